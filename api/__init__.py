@@ -1,0 +1,1 @@
+"""HTTP API for counters and kiosks (FastAPI app factory; see issue 5)."""

@@ -1,0 +1,1 @@
+"""PC/SC reader layer: the only package that imports pyscard (see issue 3)."""

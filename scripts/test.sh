@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Run the whole test suite: set-up (idempotent), ruff, mypy (strict), then pytest.
+# PostgreSQL tests use CARDSVC_TEST_DATABASE_URL (default: the local server on
+# 127.0.0.1:5432, database test); pcscd tests start a private pcscd when none runs.
+# Extra arguments go to pytest, e.g. scripts/test.sh -k crypto
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$here"
+
+scripts/setup.sh
+
+export CARDSVC_TEST_DATABASE_URL="${CARDSVC_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
+
+echo "== ruff"
+.venv/bin/ruff check .
+echo "== mypy (strict)"
+.venv/bin/mypy
+echo "== pytest"
+exec .venv/bin/pytest "$@"
