@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from cardsvc.errors import CardsvcError
 
+# The logging level of APDU traces: below DEBUG (PIN and key bytes masked by redact()).
+TRACE = 5
+
 
 class ApduFormatError(CardsvcError):
     """A command APDU that cannot be parsed; carries the status word a card answers."""
@@ -160,3 +163,43 @@ def split_response(resp: bytes) -> tuple[bytes, int]:
     if len(resp) < 2:
         raise ApduFormatError(f"response too short ({len(resp)} bytes)", SW.WRONG_LENGTH)
     return resp[:-2], (resp[-2] << 8) | resp[-1]
+
+
+# Commands whose data carries a PIN, a key-derived cryptogram or a MAC: traces hide it.
+_SECRET_COMMANDS: frozenset[tuple[int, int]] = frozenset(
+    {
+        (0x00, Ins.VERIFY),
+        (0x80, Ins.CHANGE_PIN),
+        (0x84, Ins.RELOAD_PIN),
+        (0x00, Ins.EXTERNAL_AUTHENTICATE),
+        (0x84, Ins.APPLICATION_BLOCK),
+        (0x84, Ins.APPLICATION_UNBLOCK),
+        (0x84, Ins.CARD_BLOCK),
+        (0x80, Ins.DES_CRYPT),
+    }
+)
+
+
+def redact(apdu: bytes) -> str:
+    """Hex of a command APDU for logs, with PIN, cryptogram, MAC and PSAM data masked.
+
+    The header and Lc stay visible; each masked byte shows as `**`.
+    """
+    if len(apdu) > 5 and (apdu[0], apdu[1]) in _SECRET_COMMANDS:
+        return apdu[:5].hex().upper() + "**" * (len(apdu) - 5)
+    return apdu.hex().upper()
+
+
+def redact_response(command: bytes, response: bytes) -> str:
+    """Hex of a response APDU for logs: data masked after secret commands and GET RESPONSE.
+
+    The status word stays visible. Responses to GET RESPONSE may carry a PSAM
+    cryptogram or key-derived data, so their data is masked too.
+    """
+    secret = len(command) >= 2 and (
+        (command[0], command[1]) in _SECRET_COMMANDS
+        or command[1] in (Ins.GET_RESPONSE, Ins.INTERNAL_AUTHENTICATE)
+    )
+    if secret and len(response) > 2:
+        return "**" * (len(response) - 2) + response[-2:].hex().upper()
+    return response.hex().upper()

@@ -14,14 +14,13 @@ import sys
 from collections.abc import Callable, Sequence
 
 from cardsvc import __version__
+from cardsvc.apdu import TRACE
 from cardsvc.errors import CardsvcError
 from simulators.errors import SimulatorError
 
 # Subcommand modules, in the order `cardsvc --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("cardsvc.cli.sim",)
+COMMAND_MODULES: tuple[str, ...] = ("cardsvc.cli.sim", "cardsvc.cli.db", "cardsvc.cli.journal")
 
-# Below DEBUG: one line per APDU (PIN and key bytes masked).
-TRACE = 5
 
 
 def build_parser() -> argparse.ArgumentParser:
