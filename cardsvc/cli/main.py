@@ -62,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (e.g. `| head`): not an error worth a message
+        sys.stderr.close()
+        return 0
     except (CardsvcError, SimulatorError, OSError) as exc:
         print(f"cardsvc {args.command}: {exc}", file=sys.stderr)
         return 1

@@ -1,0 +1,266 @@
+"""The hash-chained journal: append, verify, and what tampering looks like."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session, sessionmaker
+
+from cardsvc.db.errors import JournalError
+from cardsvc.db.journal import (
+    GENESIS_HASH,
+    EntryFields,
+    Problem,
+    append_entry,
+    canonical_bytes,
+    check_detail,
+    entry_hash,
+    verify_journal,
+)
+from cardsvc.db.models import ItemCode, JournalEntry, Outcome
+from cardsvc.db.uow import UnitOfWork, make_session_factory
+
+GuardsOff = Callable[[Engine], AbstractContextManager[Connection]]
+AT = datetime(2025, 3, 1, 8, 30, 0, 123456, tzinfo=UTC)
+
+
+def _append(factory: sessionmaker[Session], count: int, **fields: Any) -> list[int]:
+    ids = []
+    for n in range(count):
+        with UnitOfWork(factory) as uow:
+            entry = append_entry(
+                uow.session,
+                site_code="370402",
+                item=fields.get("item", ItemCode.E01),
+                outcome=Outcome.OK,
+                operator_id=fields.get("operator_id", 7),
+                card_number="A00000011",
+                person_id=42,
+                detail={"n": n, "name": "张三𠀀"},
+                at=fields.get("at"),
+            )
+            ids.append(entry.id)
+    return ids
+
+
+def _verify(factory: sessionmaker[Session]) -> Any:
+    with UnitOfWork(factory) as uow:
+        return verify_journal(uow.session, batch_size=2)  # small batches: cross a boundary
+
+
+def test_canonical_encoding_is_stable() -> None:
+    fields = EntryFields(
+        id=1,
+        at=AT,
+        site_code="370402",
+        operator_id=7,
+        device_id=None,
+        card_number="A00000011",
+        person_id=42,
+        item=ItemCode.C01,
+        outcome=Outcome.OK,
+        detail={"b": 1, "a": "临时挂失"},
+        prev_hash=GENESIS_HASH,
+    )
+    assert (
+        canonical_bytes(fields)
+        == (
+            '{"at":"2025-03-01T08:30:00.123456Z","card":"A00000011","detail":{"a":"临时挂失",'
+            '"b":1},"device":null,"id":1,"item":"C01","operator":7,"outcome":"ok","person":42,'
+            '"prev":"' + "0" * 64 + '","site":"370402","v":1}'
+        ).encode()
+    )
+    assert entry_hash(fields) == entry_hash(fields)
+    assert len(entry_hash(fields)) == 64
+
+
+@pytest.mark.parametrize(
+    ("detail", "problem"),
+    [
+        ({"pin": "123456"}, "detail.pin refused"),
+        ({"new_pin": "123456"}, "detail.new_pin refused"),
+        ({"session_key": "00" * 16}, "detail.session_key refused"),
+        ({"idNumber": "x"}, "detail.idNumber refused"),
+        ({"who": {"ssn": "x"}}, "detail.who.ssn refused"),
+        ({"ssn_masked": "370402********1238"}, "detail.ssn_masked refused"),
+        ({"note": "holder 370402199001011238"}, "full ID number"),
+        ({"ids": ["37040219900101123X"]}, "full ID number"),
+        ({"amount": 1.5}, "float"),
+        ({"blob": "x" * 3000}, "at most 2048"),
+    ],
+)
+def test_detail_refuses_secrets_and_unencodable_values(
+    detail: dict[str, Any], problem: str
+) -> None:
+    with pytest.raises(JournalError, match=problem):
+        check_detail(detail)
+
+
+def test_detail_accepts_masked_and_plain_values() -> None:
+    detail = {"holder": "370402********1238", "tries_left": 3, "ok": True, "x": None, "l": [1]}
+    assert check_detail(detail) == detail
+
+
+def test_append_then_verify(session_factory: sessionmaker[Session]) -> None:
+    assert _verify(session_factory).ok
+    ids = _append(session_factory, 5, at=AT)
+    assert ids == [1, 2, 3, 4, 5]
+    report = _verify(session_factory)
+    assert report.ok, str(report)
+    assert (report.checked, report.head_id) == (5, 5)
+    assert "journal OK: 5 entries" in str(report)
+    with UnitOfWork(session_factory) as uow:
+        entries = uow.session.scalars(select(JournalEntry).order_by(JournalEntry.id)).all()
+        assert entries[0].prev_hash == GENESIS_HASH
+        assert [e.prev_hash for e in entries[1:]] == [e.hash for e in entries[:-1]]
+        assert entries[0].at == AT
+        assert entries[0].detail == {"n": 0, "name": "张三𠀀"}
+        assert report.head_hash == entries[-1].hash
+
+
+def test_append_refuses_bad_fields(session_factory: sessionmaker[Session]) -> None:
+    with UnitOfWork(session_factory) as uow:
+        with pytest.raises(JournalError, match="not a business item"):
+            append_entry(uow.session, site_code="370402", item="X99", outcome="ok")
+        with pytest.raises(JournalError, match="operator or a device"):
+            append_entry(
+                uow.session,
+                site_code="370402",
+                item="E01",
+                outcome="ok",
+                operator_id=1,
+                device_id=2,
+            )
+    assert _verify(session_factory).checked == 0
+
+
+def test_an_edited_entry_is_found(
+    migrated_engine: Engine, session_factory: sessionmaker[Session], guards_off: GuardsOff
+) -> None:
+    _append(session_factory, 4)
+    with guards_off(migrated_engine) as conn:
+        conn.exec_driver_sql("UPDATE journal_entries SET outcome = 'refused' WHERE id = 2")
+    report = _verify(session_factory)
+    assert (report.problem, report.entry_id) == (Problem.EDITED, 2)
+    assert "TAMPERED" in str(report)
+
+
+def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(
+    migrated_engine: Engine, session_factory: sessionmaker[Session], guards_off: GuardsOff
+) -> None:
+    _append(session_factory, 4)
+    with UnitOfWork(session_factory) as uow:
+        row = uow.session.get_one(JournalEntry, 2)
+        forged = EntryFields(
+            id=2,
+            at=row.at,
+            site_code=row.site_code,
+            operator_id=99,
+            device_id=None,
+            card_number=row.card_number,
+            person_id=row.person_id,
+            item=row.item,
+            outcome=row.outcome,
+            detail=row.detail,
+            prev_hash=row.prev_hash,
+        )
+    with guards_off(migrated_engine) as conn:
+        conn.exec_driver_sql(
+            f"UPDATE journal_entries SET operator_id = 99, hash = '{entry_hash(forged)}' "
+            "WHERE id = 2"
+        )
+    report = _verify(session_factory)
+    assert (report.problem, report.entry_id) == (Problem.BROKEN_LINK, 3)
+
+
+@pytest.mark.parametrize(("deleted", "found"), [(2, 2), (4, 4)])
+def test_a_deleted_entry_is_found(
+    migrated_engine: Engine,
+    session_factory: sessionmaker[Session],
+    guards_off: GuardsOff,
+    deleted: int,
+    found: int,
+) -> None:
+    _append(session_factory, 4)
+    with guards_off(migrated_engine) as conn:
+        conn.exec_driver_sql(f"DELETE FROM journal_entries WHERE id = {deleted}")
+    report = _verify(session_factory)
+    assert (report.problem, report.entry_id) == (Problem.DELETED, found)
+
+
+def test_a_row_beyond_the_head_is_found(
+    migrated_engine: Engine, session_factory: sessionmaker[Session], guards_off: GuardsOff
+) -> None:
+    _append(session_factory, 2)
+    with guards_off(migrated_engine) as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO journal_entries (id, at, site_code, item, outcome, detail, "
+            "prev_hash, hash) SELECT 3, at, site_code, item, outcome, detail, hash, hash "
+            "FROM journal_entries WHERE id = 2"
+        )
+    report = _verify(session_factory)
+    assert (report.problem, report.entry_id) == (Problem.INSERTED, 3)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE journal_entries SET outcome = 'failed' WHERE id = 1",
+        "DELETE FROM journal_entries WHERE id = 2",
+        "UPDATE journal_head SET last_id = 1",
+        "DELETE FROM journal_head",
+        "INSERT INTO journal_entries (id, at, site_code, item, outcome, detail, prev_hash, hash) "
+        "VALUES (9, '2025-01-01 00:00:00', '370402', 'E01', 'ok', '{}', 'x', 'y')",
+    ],
+)
+def test_the_normal_path_cannot_change_the_journal(
+    migrated_engine: Engine, session_factory: sessionmaker[Session], statement: str
+) -> None:
+    _append(session_factory, 2)
+    with migrated_engine.connect() as conn:
+        with pytest.raises(DBAPIError, match=r"append-only|chain head|advance"):
+            conn.exec_driver_sql(statement)
+        conn.rollback()
+    assert _verify(session_factory).checked == 2
+
+
+def test_postgresql_refuses_truncate(pg_engine: Engine) -> None:
+    factory = make_session_factory(pg_engine)
+    _append(factory, 1)
+    with pg_engine.connect() as conn:
+        for table in ("journal_entries", "journal_head"):
+            with pytest.raises(DBAPIError, match="append-only"):
+                conn.exec_driver_sql(f"TRUNCATE {table} CASCADE")
+            conn.rollback()
+        public_grants = conn.exec_driver_sql(
+            "SELECT privilege_type FROM information_schema.role_table_grants "
+            "WHERE table_name = 'journal_entries' AND grantee = 'PUBLIC'"
+        ).all()
+    assert public_grants == []
+    assert _verify(factory).checked == 1
+
+
+def test_concurrent_appends_make_one_chain(migrated_engine: Engine) -> None:
+    factory = make_session_factory(migrated_engine)
+    per_thread = 12
+    start = threading.Barrier(2, timeout=30)
+
+    def worker(operator_id: int) -> list[int]:
+        start.wait()
+        return _append(factory, per_thread, operator_id=operator_id)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        futures = [pool.submit(worker, op) for op in (1, 2)]
+        results = [f.result(timeout=90) for f in futures]
+    assert sorted(results[0] + results[1]) == list(range(1, 2 * per_thread + 1))
+    report = _verify(factory)
+    assert report.ok, str(report)
+    assert report.checked == 2 * per_thread
