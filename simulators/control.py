@@ -19,6 +19,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import IO, Final
 
+from reader_driver.pcscd import vpcd_reader_names
 from simulators.base import SimulatedCard
 from simulators.errors import SimulatorError
 from simulators.faults import FAULT_NAMES, FaultError
@@ -50,9 +51,9 @@ class ControlError(SimulatorError):
 # --- the command layer -------------------------------------------------------------
 
 
-def reader_name(slot: int, friendly_name: str = "Virtual PCD") -> str:
-    """The reader name pcscd gives slot k when reader.conf entries sit at PORT, PORT+2, ..."""
-    return f"{friendly_name} {slot // 2:02d} {slot % 2:02d}"
+def reader_name(slot: int) -> str:
+    """The PC/SC reader name of slot k (vpcd entries at PORT, PORT+2, ...; reader_driver.pcscd)."""
+    return vpcd_reader_names(slot // 2)[slot % 2]
 
 
 class SimulatorControl:

@@ -68,9 +68,9 @@ def test_reader_names() -> None:
     assert [reader_name(k) for k in range(5)] == [
         "Virtual PCD 00 00",
         "Virtual PCD 00 01",
-        "Virtual PCD 01 00",
-        "Virtual PCD 01 01",
-        "Virtual PCD 02 00",
+        "Virtual PCD 1 00 00",
+        "Virtual PCD 1 00 01",
+        "Virtual PCD 2 00 00",
     ]
 
 

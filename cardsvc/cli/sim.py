@@ -22,6 +22,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Final
 
+from reader_driver.errors import PcscdError
+from reader_driver.pcscd import PrivatePcscd
 from simulators.base import SimulatedCard
 from simulators.control import ControlServer, SimulatorControl, reader_name, run_lines
 from simulators.errors import SimulatorError
@@ -59,8 +61,11 @@ slots and readers:
       LIBPATH      /usr/lib/pcsc/drivers/serial/libifdvpcd.so
       CHANNELID    PORT
   gives two readers, "Virtual PCD 00 00" (PORT) and "Virtual PCD 00 01" (PORT+1).
-  Slots beyond two need more reader.conf entries: CHANNELID PORT+2 gives
-  "Virtual PCD 01 00" and "Virtual PCD 01 01", and so on.
+  Slots beyond two need more entries, each with its own copy of the driver
+  (vpcd keeps one slot table per loaded driver) and its own FRIENDLYNAME:
+  entry i at PORT+2i is "Virtual PCD i" ("Virtual PCD i 00 00", "... 00 01").
+  --pcscd writes all of that for you: it starts a private pcscd with the
+  readers the slots need when no pcscd runs, and stops it on exit.
 
 control while running:
   stdin: help, list, state N, insert N, remove N, swap N FILE,
@@ -74,7 +79,7 @@ control while running:
 
 examples:
   cardsvc sim --example --generation 3 > card3.json
-  cardsvc sim --card card3.json --psam
+  cardsvc sim --pcscd --card card3.json --psam   (then: pcsc_scan, scriptor -r "Virtual PCD 00 00")
   cardsvc -vvv sim --card card3.json --vpcd 127.0.0.1:{DEFAULT_PORT}   (APDU trace, PINs masked)
 """
 
@@ -143,6 +148,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         default=0,
         metavar="N",
         help="port of the HTTP control endpoint on 127.0.0.1 (default 0: a free port, printed)",
+    )
+    parser.add_argument(
+        "--pcscd",
+        action="store_true",
+        help="start a private pcscd with the vpcd readers the slots need when none runs "
+        "(stopped on exit); a running pcscd that has them is reused",
     )
     parser.add_argument(
         "--no-stdin",
@@ -255,14 +266,24 @@ def _loader(plans: Sequence[SlotPlan]) -> Callable[[int, str], SimulatedCard]:
 
 
 def _banner(
-    host: str, port: int, plans: Sequence[SlotPlan], server: ControlServer, stdin: bool
+    host: str,
+    port: int,
+    plans: Sequence[SlotPlan],
+    server: ControlServer,
+    *,
+    stdin: bool,
+    pcscd: PrivatePcscd | None,
 ) -> str:
     lines = [f"cardsvc sim: {len(plans)} slot(s), vpcd at {host}:{port}"]
+    pcscd_owned = pcscd is not None
+    if pcscd is not None:
+        how = "reusing the running pcscd" if pcscd.reused else f"started pcscd (pid {pcscd.pid})"
+        lines.append(f"pcscd: {how}")
     for k, plan in enumerate(plans):
         line = f'  slot {k}: port {port + k}  reader "{reader_name(k)}"  {plan.label}'
-        if k >= 2:
+        if k >= 2 and not pcscd_owned:
             entry = port + 2 * (k // 2)
-            line += f"  (needs a reader.conf entry with CHANNELID {entry})"
+            line += f"  (needs a reader.conf entry at {entry}; or use --pcscd)"
         lines.append(line)
     lines.append(
         f"control: {server.url}/slots  (GET /slots, POST /slots/N/insert|remove|swap|faults)"
@@ -311,6 +332,32 @@ def _serve(
     cards: Sequence[SimulatedCard],
 ) -> int:
     stop = threading.Event()
+    pcscd: PrivatePcscd | None = None
+    if args.pcscd:
+        if host not in ("127.0.0.1", "localhost"):
+            return _error("--pcscd starts pcscd on this machine: use it with a loopback --vpcd")
+        pcscd = PrivatePcscd(range(port, port + len(plans), 2))
+        try:
+            pcscd.start()
+        except PcscdError as exc:
+            return _error(f"--pcscd: {exc}")
+    try:
+        return _serve_slots(args, host, port, plans, cards, stop=stop, pcscd=pcscd)
+    finally:
+        if pcscd is not None:
+            pcscd.stop()
+
+
+def _serve_slots(
+    args: argparse.Namespace,
+    host: str,
+    port: int,
+    plans: Sequence[SlotPlan],
+    cards: Sequence[SimulatedCard],
+    *,
+    stop: threading.Event,
+    pcscd: PrivatePcscd | None,
+) -> int:
     slots = [VpcdSlot(card, host, port + k, name=f"slot {k}") for k, card in enumerate(cards)]
     control = SimulatorControl(slots, _loader(plans), on_quit=stop.set)
     server = ControlServer(control, args.control_port)
@@ -327,7 +374,7 @@ def _serve(
     try:
         for slot in slots:
             slot.start()
-        print(_banner(host, port, plans, server, not args.no_stdin), flush=True)
+        print(_banner(host, port, plans, server, stdin=not args.no_stdin, pcscd=pcscd), flush=True)
         if not args.no_stdin:
             threading.Thread(
                 target=_read_stdin, args=(control, stop), name="sim-stdin", daemon=True

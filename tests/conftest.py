@@ -1,0 +1,8 @@
+"""Shared fixtures. Each helper module beside this file is a pytest plugin listed here.
+
+- pcsc_harness: `pcsc_session`, `pcsc_stack`, `plug` (the real PC/SC stack: a
+  private pcscd with vpcd readers and simulated cards in its slots; tests
+  using them get the `pcsc` marker).
+"""
+
+pytest_plugins = ["pcsc_harness"]
