@@ -1,0 +1,541 @@
+"""The PC/SC backend: pyscard's low-level `smartcard.scard` API over pcscd.
+
+pyscard is imported on first use (`pcsc_codes.load_scard`), so importing
+this module needs neither pyscard's native library nor a running pcscd. Every
+PC/SC result code is translated into reader_driver.errors by this module and
+its helpers (pcsc_codes, events) and nowhere else.
+
+- `PcscBackend` keeps one "control" context for listing readers; when pcscd
+  stops or restarts, that context is dropped and a new one is established on
+  the next call (one retry), so the same backend object keeps working once
+  pcscd is back. While pcscd is down calls raise `PcscdUnavailable`.
+- `PcscConnection` owns its own context and card handle (SCARD_SHARE_SHARED,
+  T=0 or T=1; SCARD_LEAVE_CARD on disconnect), so a mute card blocks only that
+  connection (see reader_driver.watchdog: every blocking call is bounded).
+- Known quirks handled: a card pulled during a command comes back from
+  pcsc-lite as "Command successful" with an empty answer (measured with
+  pcsc-lite 1.9.9 + vpcd), which raises `CardRemoved`; an error reply from
+  pyscard carries a garbage buffer, so answers are used only on success;
+  after a pcscd restart the old context reports SCARD_E_NO_SERVICE forever
+  although `SCardIsValidContext` says it is valid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Any, Final, Self, TypeVar
+
+from reader_driver.backend import DEFAULT_TIMEOUT, ReaderEvent, ReaderInfo, check_apdu
+from reader_driver.errors import (
+    CardRemoved,
+    ConnectionClosed,
+    PcscdUnavailable,
+    ReaderBusy,
+    ReaderTimeout,
+    TransportError,
+)
+from reader_driver.events import PcscReaderEvents
+from reader_driver.pcsc_codes import (
+    CARD_GONE,
+    LEAVE_CARD,
+    PROTOCOL_T0,
+    PROTOCOL_T1,
+    SCOPE_USER,
+    SERVICE_GONE,
+    SHARE_SHARED,
+    Code,
+    State,
+    code_name,
+    load_scard,
+    pcscd_hint,
+    translate,
+)
+from reader_driver.watchdog import Watchdog
+
+logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+# Transmit failures that say nothing about the card (the connection stays usable).
+_BAD_INPUT: Final = frozenset(
+    {Code.E_INVALID_PARAMETER, Code.E_INVALID_VALUE, Code.E_INSUFFICIENT_BUFFER}
+)
+_LIST_RETRIES: Final = 3
+
+
+class _PcscCallError(Exception):
+    """A PC/SC call returned `code`; raised on a worker thread, translated by the caller."""
+
+    def __init__(self, code: int, what: str, readers: Sequence[str] | None = None) -> None:
+        super().__init__(code_name(code))
+        self.code = int(code)
+        self.what = what
+        self.readers = readers
+
+
+def _list_names(scard: Any, context: int) -> list[str]:
+    hresult, names = scard.SCardListReaders(context, [])
+    if hresult == Code.E_NO_READERS_AVAILABLE:
+        return []
+    if hresult != Code.S_SUCCESS:
+        raise _PcscCallError(hresult, "list readers")
+    return [str(name) for name in names]
+
+
+def _reader_infos(scard: Any, context: int) -> list[ReaderInfo]:
+    for _ in range(_LIST_RETRIES):
+        names = _list_names(scard, context)
+        if not names:
+            return []
+        hresult, states = scard.SCardGetStatusChange(
+            context, 0, [(name, State.UNAWARE) for name in names]
+        )
+        if hresult == Code.E_UNKNOWN_READER:  # one went away in between: list again
+            continue
+        if hresult not in (Code.S_SUCCESS, Code.E_TIMEOUT):
+            raise _PcscCallError(hresult, "read the reader states")
+        infos = []
+        for name, flags, atr in states:
+            present = bool(flags & State.PRESENT)
+            infos.append(
+                ReaderInfo(
+                    name=str(name),
+                    card_present=present,
+                    atr=bytes(atr) if present else b"",
+                    in_use=bool(flags & State.INUSE),
+                    mute=bool(flags & State.MUTE),
+                )
+            )
+        return infos
+    raise _PcscCallError(Code.E_UNKNOWN_READER, "read the reader states")
+
+
+class _Handles:
+    """A PC/SC context (and card handle) with the watchdog that bounds calls through it."""
+
+    def __init__(self, timeout: float | None, name: str) -> None:
+        self.context: int | None = None
+        self.handle: int | None = None
+        self.watchdog = Watchdog(timeout, name=name, on_abandoned=self.release)
+
+    def establish(self, scard: Any) -> int:
+        hresult, context = scard.SCardEstablishContext(SCOPE_USER)
+        if hresult != Code.S_SUCCESS:
+            raise _PcscCallError(hresult, "establish a PC/SC context")
+        self.context = int(context)
+        return self.context
+
+    def release(self) -> None:
+        """Disconnect (leaving the card as it is) and release the context; never raises."""
+        handle, self.handle = self.handle, None
+        context, self.context = self.context, None
+        if handle is None and context is None:
+            return
+        scard = load_scard()
+        if handle is not None:
+            hresult = scard.SCardDisconnect(handle, LEAVE_CARD)
+            if hresult != Code.S_SUCCESS:
+                logger.debug("SCardDisconnect: %s", code_name(hresult))
+        if context is not None:
+            hresult = scard.SCardReleaseContext(context)
+            if hresult != Code.S_SUCCESS:
+                logger.debug("SCardReleaseContext: %s", code_name(hresult))
+
+    def close(self) -> None:
+        """Release now through the watchdog (bounded); an abandoned worker releases later."""
+        if not self.watchdog.tripped:
+            with contextlib.suppress(ConnectionClosed, ReaderTimeout):
+                self.watchdog.call(self.release, what="pcscd")
+        self.watchdog.close()
+
+
+class PcscBackend:
+    """Readers and cards through pcscd.
+
+    `timeout` bounds every wait for a card or for pcscd (None: wait forever,
+    not advised); `transaction_timeout` bounds the wait for another program's
+    exclusive transaction to end (default: `timeout`).
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        transaction_timeout: float | None = None,
+    ) -> None:
+        self.timeout = timeout
+        self.transaction_timeout = timeout if transaction_timeout is None else transaction_timeout
+        self._lock = threading.Lock()
+        self._control: _Handles | None = None
+        self._closed = False
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def readers(self) -> list[ReaderInfo]:
+        return self._with_control("list readers", _reader_infos)
+
+    def reader_names(self) -> list[str]:
+        return self._with_control("list readers", _list_names)
+
+    def connect(self, reader: str) -> PcscConnection:
+        return PcscConnection.open(
+            reader, timeout=self.timeout, transaction_timeout=self.transaction_timeout
+        )
+
+    def events(
+        self,
+        *,
+        initial: bool = True,
+        on_event: Callable[[ReaderEvent], None] | None = None,
+    ) -> PcscReaderEvents:
+        return PcscReaderEvents(initial=initial, on_event=on_event)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            control, self._control = self._control, None
+        if control is not None:
+            control.close()
+
+    # --- the control context --------------------------------------------------------
+
+    def _with_control(self, what: str, op: Callable[[Any, int], _T]) -> _T:
+        """`op(scard, context)` on the control context; a new context once after a restart."""
+        scard = load_scard()
+        with self._lock:
+            if self._closed:
+                raise ConnectionClosed("the PC/SC backend is closed")
+            for attempt in (1, 2):
+                control = self._control
+                if control is None:
+                    control = _Handles(self.timeout, name="pcscd")
+                    self._control = control
+                try:
+                    return control.watchdog.call(
+                        _bind(op, scard, control), on_timeout=_pcscd_hung, what="pcscd"
+                    )
+                except ReaderTimeout:
+                    self._control = None  # its worker releases it when pcscd answers
+                    raise
+                except _PcscCallError as failure:
+                    if failure.code not in SERVICE_GONE:
+                        raise translate(failure.code, what) from None
+                    logger.info(
+                        "pcscd went away (%s); dropping the context", code_name(failure.code)
+                    )
+                    self._control = None
+                    control.close()
+                    if attempt == 2:
+                        raise translate(failure.code, what) from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _pcscd_hung(seconds: float) -> BaseException:
+    return ReaderTimeout(
+        f"pcscd did not answer within {seconds:g} s (hung? restart it)", timeout=seconds
+    )
+
+
+def _bind(op: Callable[[Any, int], _T], scard: Any, control: _Handles) -> Callable[[], _T]:
+    """`op` on the control context, established on first use (on the worker thread)."""
+
+    def run() -> _T:
+        context = control.context if control.context is not None else control.establish(scard)
+        return op(scard, context)
+
+    return run
+
+
+class PcscConnection:
+    """A shared connection to the card in one reader, with its own PC/SC context.
+
+    Thread-safe: calls from several threads are serialised, and `transaction()`
+    keeps the other threads of this process out as well as other programs.
+    """
+
+    def __init__(
+        self,
+        reader: str,
+        handles: _Handles,
+        protocol: int,
+        atr: bytes,
+        transaction_timeout: float | None,
+    ) -> None:
+        self._reader = reader
+        self._handles = handles
+        self._protocol = protocol
+        self._atr = atr
+        self._transaction_timeout = transaction_timeout
+        self._lock = threading.RLock()
+        self._depth = 0
+        self._dead: TransportError | None = None
+        self._closed = False
+
+    @classmethod
+    def open(
+        cls,
+        reader: str,
+        *,
+        timeout: float | None = DEFAULT_TIMEOUT,
+        transaction_timeout: float | None = DEFAULT_TIMEOUT,
+    ) -> PcscConnection:
+        """Connect to the card in `reader` (NoReader, NoCard, CardUnresponsive, ReaderBusy...)."""
+        scard = load_scard()
+        handles = _Handles(timeout, name=reader)
+
+        def connect() -> tuple[int, bytes]:
+            context = handles.establish(scard)
+            hresult, handle, protocol = scard.SCardConnect(
+                context, reader, SHARE_SHARED, PROTOCOL_T0 | PROTOCOL_T1
+            )
+            if hresult != Code.S_SUCCESS:
+                names = None
+                if hresult in (Code.E_UNKNOWN_READER, Code.E_READER_UNAVAILABLE):
+                    with contextlib.suppress(_PcscCallError):
+                        names = _list_names(scard, context)
+                raise _PcscCallError(hresult, "connect", names)
+            handles.handle = int(handle)
+            status = scard.SCardStatus(handle)
+            if status[0] != Code.S_SUCCESS:
+                raise _PcscCallError(status[0], "read the ATR")
+            return int(protocol), bytes(status[4])
+
+        try:
+            protocol, atr = handles.watchdog.call(connect, what="the reader")
+        except _PcscCallError as failure:
+            handles.close()
+            what = "connect" if failure.what == "connect" else failure.what
+            raise translate(failure.code, what, reader, failure.readers) from None
+        except ReaderTimeout:
+            raise
+        except BaseException:
+            handles.close()
+            raise
+        logger.debug("connected to %s (T=%d), ATR %s", reader, protocol - 1, atr.hex().upper())
+        return cls(reader, handles, protocol, atr, transaction_timeout)
+
+    # --- what it is ------------------------------------------------------------------
+
+    @property
+    def reader(self) -> str:
+        return self._reader
+
+    @property
+    def atr(self) -> bytes:
+        return self._atr
+
+    @property
+    def protocol(self) -> str:
+        """ "T=0" or "T=1", as negotiated."""
+        return "T=1" if self._protocol == PROTOCOL_T1 else "T=0"
+
+    @property
+    def closed(self) -> bool:
+        return self._closed or self._dead is not None
+
+    def __repr__(self) -> str:
+        state = "closed" if self.closed else "open"
+        return f"PcscConnection({self._reader!r}, {self.protocol}, {state})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.disconnect()
+
+    # --- exchanging --------------------------------------------------------------------
+
+    def transmit(self, apdu: bytes) -> bytes:
+        """Send one command APDU; the response APDU (data || SW1 SW2) as the card sent it."""
+        check_apdu(apdu)
+        scard = load_scard()
+        with self._locked():
+            handle = self._usable()
+            hresult, response = self._call(
+                lambda: scard.SCardTransmit(handle, self._protocol, list(apdu)), "the card"
+            )
+            if hresult != Code.S_SUCCESS:
+                raise self._failed(int(hresult), "transmit")
+            if len(response) < 2:
+                # pcsc-lite reports a card pulled during the command as success, no answer.
+                raise self._die(
+                    CardRemoved(
+                        f"{self._reader}: the card was removed during a command "
+                        f"(answer of {len(response)} bytes, no status word)",
+                        reader=self._reader,
+                    )
+                )
+            return bytes(response)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Hold the card exclusively (SCardBeginTransaction ... SCardEndTransaction); nests."""
+        scard = load_scard()
+        with self._locked():
+            if self._depth == 0:
+                handle = self._usable()
+                hresult = self._call(
+                    lambda: scard.SCardBeginTransaction(handle),
+                    "another program's transaction to end",
+                    busy=True,
+                )
+                if hresult != Code.S_SUCCESS:
+                    raise self._failed(int(hresult), "begin a transaction")
+            self._depth += 1
+            try:
+                yield
+            except BaseException:
+                self._depth -= 1
+                if self._depth == 0:
+                    with contextlib.suppress(TransportError):
+                        self._end_transaction(scard)
+                raise
+            self._depth -= 1
+            if self._depth == 0:
+                self._end_transaction(scard)
+
+    def disconnect(self) -> None:
+        """Leave the card as it is and release the connection; idempotent, never raises."""
+        acquired = self._lock.acquire(timeout=self._handles.watchdog.timeout or DEFAULT_TIMEOUT)
+        try:
+            if self._closed:
+                return
+            self._closed = True
+            self._depth = 0
+            self._handles.close()  # SCardDisconnect also ends an open transaction
+        finally:
+            if acquired:
+                self._lock.release()
+
+    # --- internals ---------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        wait = self._transaction_timeout
+        if not self._lock.acquire(timeout=-1 if wait is None else wait):
+            raise ReaderBusy(
+                f"{self._reader}: another thread holds this connection in a transaction",
+                reader=self._reader,
+            )
+        try:
+            yield
+        finally:
+            self._lock.release()
+
+    def _usable(self) -> int:
+        if self._dead is not None:
+            raise ConnectionClosed(
+                f"{self._reader}: connection lost ({self._dead}); connect again",
+                reader=self._reader,
+            )
+        if self._closed or self._handles.handle is None:
+            raise ConnectionClosed(f"{self._reader}: connection closed", reader=self._reader)
+        return self._handles.handle
+
+    def _call(
+        self,
+        fn: Callable[[], _T],
+        what: str,
+        *,
+        busy: bool = False,
+    ) -> _T:
+        """`fn()` bounded by the watchdog (`busy`: by the transaction timeout); dies on timeout."""
+        watchdog = self._handles.watchdog
+
+        def on_timeout(seconds: float) -> BaseException:
+            if busy:
+                return ReaderBusy(
+                    f"{self._reader}: the card stayed in another program's transaction "
+                    f"for {seconds:g} s",
+                    reader=self._reader,
+                )
+            return ReaderTimeout(
+                f"{self._reader}: no answer from the card within {seconds:g} s "
+                "(mute card, or another program holds it)",
+                timeout=seconds,
+                reader=self._reader,
+            )
+
+        try:
+            if busy:
+                return watchdog.call(
+                    fn, timeout=self._transaction_timeout, on_timeout=on_timeout, what=what
+                )
+            return watchdog.call(fn, on_timeout=on_timeout, what=what)
+        except (ReaderTimeout, ReaderBusy) as exc:
+            self._dead = exc  # the worker keeps the context; it releases it when unblocked
+            raise
+
+    def _failed(self, code: int, what: str) -> TransportError:
+        """The error for a failed call; the connection dies unless only the input was bad."""
+        if code in _BAD_INPUT:
+            return translate(code, what, self._reader)
+        if code in SERVICE_GONE:
+            return self._die(
+                PcscdUnavailable(
+                    f"{self._reader}: lost pcscd (stopped or restarted) during {what}: "
+                    f"connect again (if {pcscd_hint()})",
+                    reader=self._reader,
+                    code=code,
+                )
+            )
+        if code not in CARD_GONE and code != Code.W_RESET_CARD and self._card_gone():
+            return self._die(
+                CardRemoved(
+                    f"{self._reader}: the card was removed ({what}: {code_name(code)})",
+                    reader=self._reader,
+                    code=code,
+                )
+            )
+        return self._die(translate(code, what, self._reader))
+
+    def _card_gone(self) -> bool:
+        """Whether SCardStatus says the card is no longer there (bounded, best effort)."""
+        scard = load_scard()
+        handle = self._handles.handle
+        if handle is None:
+            return True
+
+        def status() -> bool:
+            result = scard.SCardStatus(handle)
+            if result[0] in CARD_GONE:
+                return True
+            return result[0] == Code.S_SUCCESS and not int(result[2]) & State.PRESENT
+
+        try:
+            return self._handles.watchdog.call(status, what="pcscd")
+        except TransportError:
+            return False
+
+    def _die(self, error: TransportError) -> TransportError:
+        self._dead = error
+        self._depth = 0
+        self._handles.close()
+        return error
+
+    def _end_transaction(self, scard: Any) -> None:
+        if self._dead is not None or self._closed or self._handles.handle is None:
+            return
+        handle = self._handles.handle
+        hresult = self._call(lambda: scard.SCardEndTransaction(handle, LEAVE_CARD), "pcscd")
+        if hresult != Code.S_SUCCESS:
+            raise self._failed(int(hresult), "end the transaction")
