@@ -99,8 +99,7 @@ def div(alg: Algorithm, key: bytes, factor: bytes) -> bytes:
     """Div(K, F8): 3DES E_K(F) || E_K(inv F); SM4 E_K(F || inv F)."""
     if len(factor) != 8:
         raise CryptoError(f"diversification factor must be 8 bytes, got {len(factor)}")
-    if alg is Algorithm.DES3:
-        return encrypt(alg, key, factor) + encrypt(alg, key, inv(factor))
+    # 3DES: E_K(F) || E_K(inv F) is one ECB pass over the two blocks; SM4: one 16-byte block.
     return encrypt(alg, key, factor + inv(factor))
 
 

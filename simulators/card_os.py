@@ -57,8 +57,15 @@ class TransmissionProtocol(enum.Enum):
     T1 = "T=1"
 
 
+_SW_BYTES: dict[int, bytes] = {}
+
+
 def sw_bytes(sw: int) -> bytes:
-    return bytes(((sw >> 8) & 0xFF, sw & 0xFF))
+    """The two status-word bytes (memoised: a card answers the same few SWs all day)."""
+    cached = _SW_BYTES.get(sw)
+    if cached is None:
+        cached = _SW_BYTES[sw] = bytes(((sw >> 8) & 0xFF, sw & 0xFF))
+    return cached
 
 
 @dataclass(frozen=True, slots=True)

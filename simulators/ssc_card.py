@@ -68,6 +68,7 @@ from __future__ import annotations
 import datetime as dt
 import hmac
 import logging
+import os
 import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -215,7 +216,7 @@ class UserCard(CardOS):
         self._keys = personalisation.card_keys
         self._alg = profile.algorithm
         self._atr = profile.atr
-        self._random: RandomSource = random_source or secrets.token_bytes
+        self._random: RandomSource = random_source or os.urandom
         self._mf = build_file_system(profile)
         ssse = self._mf.find_by_name(SSSE_NAME)
         assert ssse is not None
