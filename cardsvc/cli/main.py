@@ -19,7 +19,12 @@ from cardsvc.errors import CardsvcError
 from simulators.errors import SimulatorError
 
 # Subcommand modules, in the order `cardsvc --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = ("cardsvc.cli.sim", "cardsvc.cli.db", "cardsvc.cli.journal")
+COMMAND_MODULES: tuple[str, ...] = (
+    "cardsvc.cli.sim",
+    "cardsvc.cli.db",
+    "cardsvc.cli.journal",
+    "cardsvc.cli.reader",
+)
 
 
 
