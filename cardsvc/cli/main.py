@@ -20,6 +20,7 @@ from simulators.errors import SimulatorError
 
 # Subcommand modules, in the order `cardsvc --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
+    "cardsvc.cli.demo",
     "cardsvc.cli.sim",
     "cardsvc.cli.db",
     "cardsvc.cli.journal",
