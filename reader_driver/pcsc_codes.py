@@ -112,7 +112,8 @@ def socket_path() -> str:
 def pcscd_hint() -> str:
     return (
         f"pcscd is not running (nothing answers on {socket_path()}): start it with "
-        "`sudo systemctl start pcscd` (or run `sudo pcscd`)"
+        "`sudo systemctl start pcscd` (or run `sudo pcscd`); for simulated readers run "
+        "`cardsvc sim --pcscd --card FILE --psam`, which starts one"
     )
 
 
