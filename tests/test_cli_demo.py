@@ -6,7 +6,6 @@ import subprocess
 import sys
 
 import pytest
-
 from pcsc_harness import PcscStack
 
 STEPS = (
