@@ -7,7 +7,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$here"
 
-scripts/setup.sh
+# --bench: also vicc and pycryptodome, so the benchmark smoke test runs vicc too
+scripts/setup.sh --bench
 
 export CARDSVC_TEST_DATABASE_URL="${CARDSVC_TEST_DATABASE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/test}"
 

@@ -25,6 +25,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cardsvc.cli.db",
     "cardsvc.cli.journal",
     "cardsvc.cli.reader",
+    "cardsvc.cli.person",
 )
 
 

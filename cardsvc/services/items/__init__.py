@@ -1,0 +1,1 @@
+"""One module per area of business items; one public function per item."""
