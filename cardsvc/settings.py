@@ -3,7 +3,7 @@
 Nothing here opens a database or a file: `Settings` only carries values; entry
 points build it with `Settings.from_env()` and inject it.
 
-Environment variables:
+Environment variables (durations are whole seconds, counts whole numbers ≥ 1):
 
 - ``CARDSVC_DATABASE_URL``: SQLAlchemy URL. Default: SQLite file ``./var/cardsvc.db``
   (resolved against the working directory when the settings are built).
@@ -11,6 +11,25 @@ Environment variables:
 - ``CARDSVC_DEMO``: ``1``/``true``/``yes``/``on`` or ``0``/``false``/``no``/``off``
   (default off). Demo mode allows the demo card keys.
 - ``CARDSVC_RULES``: path of a rules configuration file (hook; read by the rules code).
+
+HTTP API (``cardsvc serve``):
+
+- ``CARDSVC_TOKEN_TTL``: lifetime of an operator's bearer token (default 28800 = 8 h).
+- ``CARDSVC_DEVICE_TOKEN_TTL``: lifetime of a kiosk's or counter terminal's token
+  (default 86400 = 24 h).
+- ``CARDSVC_LOGIN_MAX_FAILURES``: failed logins in a row that lock an account (default 5).
+- ``CARDSVC_LOGIN_LOCKOUT``: how long a locked account stays locked (default 1800 = 30 min).
+- ``CARDSVC_RATE_LIMIT_OPERATOR`` / ``CARDSVC_RATE_LIMIT_DEVICE``: authenticated requests
+  one operator / one device may make per window (defaults 600 / 300).
+- ``CARDSVC_RATE_WINDOW``: the rate-limit window (fixed windows, default 60 s).
+- ``CARDSVC_MAX_BODY_BYTES``: the largest request body accepted (default 262144 = 256 KiB).
+- ``CARDSVC_IDEMPOTENCY_TIMEOUT``: a write still marked in progress after this long is
+  taken over by a retry with the same key (default 60 s).
+- ``CARDSVC_IDEMPOTENCY_RETENTION``: how long a stored response is replayed (default
+  86400 = 24 h); afterwards the key is free again.
+- ``CARDSVC_CHALLENGE_TTL``: how long a card's authentication challenge may be answered
+  (default 120 s).
+- ``CARDSVC_CARD_SESSION_TTL``: how long a verified card session lasts (default 900 s).
 """
 
 from __future__ import annotations
@@ -42,6 +61,23 @@ def default_database_url() -> str:
     return "sqlite:///" + str(DEFAULT_DATABASE_FILE.resolve())
 
 
+# Settings field → environment variable, for the whole-number API settings.
+_INTEGER_VARIABLES: dict[str, str] = {
+    "token_ttl_s": "CARDSVC_TOKEN_TTL",
+    "device_token_ttl_s": "CARDSVC_DEVICE_TOKEN_TTL",
+    "login_max_failures": "CARDSVC_LOGIN_MAX_FAILURES",
+    "login_lockout_s": "CARDSVC_LOGIN_LOCKOUT",
+    "rate_limit_operator": "CARDSVC_RATE_LIMIT_OPERATOR",
+    "rate_limit_device": "CARDSVC_RATE_LIMIT_DEVICE",
+    "rate_window_s": "CARDSVC_RATE_WINDOW",
+    "max_body_bytes": "CARDSVC_MAX_BODY_BYTES",
+    "idempotency_timeout_s": "CARDSVC_IDEMPOTENCY_TIMEOUT",
+    "idempotency_retention_s": "CARDSVC_IDEMPOTENCY_RETENTION",
+    "challenge_ttl_s": "CARDSVC_CHALLENGE_TTL",
+    "card_session_ttl_s": "CARDSVC_CARD_SESSION_TTL",
+}
+
+
 @dataclass(frozen=True)
 class Settings:
     """Service configuration; build with `from_env()` at an entry point and pass it down."""
@@ -50,13 +86,46 @@ class Settings:
     demo: bool = False
     rules_path: Path | None = None
 
+    # HTTP API: authentication
+    token_ttl_s: int = 8 * 3600
+    device_token_ttl_s: int = 24 * 3600
+    login_max_failures: int = 5
+    login_lockout_s: int = 30 * 60
+    # HTTP API: limits
+    rate_limit_operator: int = 600
+    rate_limit_device: int = 300
+    rate_window_s: int = 60
+    max_body_bytes: int = 256 * 1024
+    # HTTP API: idempotency of writes
+    idempotency_timeout_s: int = 60
+    idempotency_retention_s: int = 24 * 3600
+    # HTTP API: card sessions
+    challenge_ttl_s: int = 120
+    card_session_ttl_s: int = 15 * 60
+
+    def __post_init__(self) -> None:
+        for name, variable in _INTEGER_VARIABLES.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise SettingsError(variable, f"{name} must be a whole number ≥ 1, got {value!r}")
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if environ is None else environ
         url = env.get("CARDSVC_DATABASE_URL", "").strip() or default_database_url()
         demo = _parse_bool("CARDSVC_DEMO", env.get("CARDSVC_DEMO", ""))
         rules = env.get("CARDSVC_RULES", "").strip()
-        return cls(database_url=url, demo=demo, rules_path=Path(rules) if rules else None)
+        numbers: dict[str, int] = {}
+        for name, variable in _INTEGER_VARIABLES.items():
+            raw = env.get(variable, "").strip()
+            if raw:
+                numbers[name] = _parse_positive_int(variable, raw)
+        return cls(
+            database_url=url,
+            demo=demo,
+            rules_path=Path(rules) if rules else None,
+            **numbers,
+        )
 
 
 def _parse_bool(variable: str, raw: str) -> bool:
@@ -66,3 +135,13 @@ def _parse_bool(variable: str, raw: str) -> bool:
     if value in _FALSE:
         return False
     raise SettingsError(variable, f"expected one of 1/0, true/false, yes/no, on/off, got {raw!r}")
+
+
+def _parse_positive_int(variable: str, raw: str) -> int:
+    try:
+        value = int(raw, 10)
+    except ValueError:
+        raise SettingsError(variable, f"expected a whole number, got {raw!r}") from None
+    if value < 1:
+        raise SettingsError(variable, f"must be at least 1, got {value}")
+    return value

@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cardsvc.cli.journal",
     "cardsvc.cli.reader",
     "cardsvc.cli.person",
+    "cardsvc.cli.serve",
 )
 
 

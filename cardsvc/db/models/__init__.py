@@ -4,6 +4,14 @@ Importing this package registers every table on `Base.metadata`; it opens nothin
 """
 
 from cardsvc.db.models.access import Device, Operator, PendingChange, RoleSet
+from cardsvc.db.models.api_state import (
+    ApiToken,
+    CardChallenge,
+    CardSession,
+    HttpIdempotencyRecord,
+    IdempotencyState,
+    RateCounter,
+)
 from cardsvc.db.models.base import NAMING_CONVENTION, Base, UtcDateTime, utc_now
 from cardsvc.db.models.cards import Card
 from cardsvc.db.models.enums import (
@@ -42,10 +50,13 @@ from cardsvc.db.models.sites import Site, Staff
 
 __all__ = [
     "NAMING_CONVENTION",
+    "ApiToken",
     "Base",
     "Benefit",
     "BenefitPayment",
     "Card",
+    "CardChallenge",
+    "CardSession",
     "CardState",
     "ChangeField",
     "ChangeStatus",
@@ -58,7 +69,9 @@ __all__ = [
     "DeviceKind",
     "Employer",
     "EmploymentStatus",
+    "HttpIdempotencyRecord",
     "IdempotencyRecord",
+    "IdempotencyState",
     "InsuranceRelation",
     "ItemCode",
     "JournalEntry",
@@ -70,6 +83,7 @@ __all__ = [
     "PensionCertification",
     "PensionEntitlement",
     "Person",
+    "RateCounter",
     "Registration",
     "RegistrationKind",
     "RegistrationStatus",

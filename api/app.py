@@ -1,0 +1,105 @@
+"""The app factory: ``create_app(settings)`` builds the whole API; nothing at import.
+
+- Lifespan: opens the database (``open_database`` refuses a database that can
+  lose commits; an outdated schema is tolerated here so that ``/readyz`` can
+  say so with 503 — ``cardsvc serve`` itself refuses to start on one), keeps an
+  :class:`~api.context.ApiContext` on ``app.state.context``, disposes the
+  engine at shut-down.
+- Routes: ``/healthz``, ``/readyz``; versioned areas under ``/v1`` (``auth``).
+  Later areas add their ``router()`` to :data:`V1_AREAS`.
+- Middleware, outermost first: request id + catch-all 500 (api.problems),
+  body limit (api.limits), idempotency (api.idempotency).
+- Errors: every error becomes an ``application/problem+json`` response in
+  api.problems; the OpenAPI document describes those responses.
+
+``app_from_env`` is the factory uvicorn imports (``cardsvc serve``; works with
+``--workers N`` since each worker process builds its own app).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from fastapi import APIRouter, FastAPI
+
+from api.context import ApiContext
+from api.idempotency import install_idempotency
+from api.limits import BodyLimitMiddleware
+from api.problems import RequestContextMiddleware, install_problem_handling, install_problem_openapi
+from api.routes import auth, health
+from cardsvc import __version__
+from cardsvc.db import migrate, open_database
+from cardsvc.db.models import utc_now
+from cardsvc.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+V1_AREAS: tuple[Callable[[], APIRouter], ...] = (auth.router,)
+"""The routers mounted under /v1, in the order the OpenAPI document lists them."""
+
+DESCRIPTION = """\
+The social security card service for counters and kiosks.
+
+Sign in with `POST /v1/auth/login` (operators) or `POST /v1/auth/device-login`
+(kiosks, counter terminals) and send `Authorization: Bearer <token>`.
+Every write takes an `Idempotency-Key` header: a retry with the same key and
+body gets the first answer again. Errors are RFC 9457 problems
+(`application/problem+json`); switch on their `type`
+(`https://cardsvc.invalid/problems/<slug>`).
+"""
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> FastAPI:
+    """The API for `settings`; the database is opened when the app starts (lifespan)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        database = open_database(settings.database_url, require_current_schema=False)
+        try:
+            context = ApiContext(
+                settings=settings,
+                database=database,
+                schema_head=migrate.head_revision(),
+                clock=clock,
+            )
+            current = migrate.current_revision(database.engine)
+            if current != context.schema_head:
+                logger.warning(
+                    "database schema is at %s, the code needs %s: run `cardsvc db upgrade`; "
+                    "/readyz answers 503 until then",
+                    current or "nothing (never migrated)",
+                    context.schema_head,
+                )
+            app.state.context = context
+            yield
+        finally:
+            app.state.context = None
+            database.dispose()
+
+    app = FastAPI(
+        title="cardsvc",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_problem_handling(app)
+    app.include_router(health.router())
+    v1 = APIRouter(prefix="/v1")
+    for area in V1_AREAS:
+        v1.include_router(area())
+    app.include_router(v1)
+    # Starlette wraps each added middleware around the previous ones: add innermost first.
+    install_idempotency(app)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContextMiddleware)
+    install_problem_openapi(app)
+    app.state.settings = settings
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """The factory for uvicorn: settings from the environment (CARDSVC_*)."""
+    return create_app(Settings.from_env())
