@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module under cardsvc.cli and exposes
 `register(subparsers) -> None`, which adds its parser and sets `func` to a
-callable taking the parsed namespace and returning an exit code.
+callable taking the parsed namespace and returning an exit code. A new command
+gets a line in COMMANDS.
 """
 
 from __future__ import annotations
@@ -18,20 +19,28 @@ from cardsvc.apdu import TRACE
 from cardsvc.errors import CardsvcError
 from simulators.errors import SimulatorError
 
-# Subcommand modules, in the order `cardsvc --help` lists them.
-COMMAND_MODULES: tuple[str, ...] = (
-    "cardsvc.cli.demo",
-    "cardsvc.cli.sim",
-    "cardsvc.cli.db",
-    "cardsvc.cli.journal",
-    "cardsvc.cli.reader",
-    "cardsvc.cli.person",
-    "cardsvc.cli.serve",
-)
+# Every command: its module and its line in `cardsvc --help`, in that order. Only the
+# module of the command being run is imported, so `cardsvc sim` does not load FastAPI
+# or SQLAlchemy; a module may register several commands (reader: readers/watch/read/pin).
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("cardsvc.cli.demo", "simulated readers on pcscd and a terminal reading the cards"),
+    "sim": ("cardsvc.cli.sim", "run simulated cards and a PSAM in vpcd readers"),
+    "readers": ("cardsvc.cli.reader", "list the readers and whether a card is in each"),
+    "watch": ("cardsvc.cli.reader", "one line per reader or card event until interrupted"),
+    "read": ("cardsvc.cli.reader", "the authenticated basic read of the card in a reader"),
+    "pin": ("cardsvc.cli.reader", "verify, change, reload the cardholder's PIN"),
+    "db": ("cardsvc.cli.db", "database schema: apply migrations, show the revision"),
+    "journal": ("cardsvc.cli.journal", "the transaction journal"),
+    "person": ("cardsvc.cli.person", "a person's records through the services"),
+    "serve": ("cardsvc.cli.serve", "run the HTTP API with uvicorn"),
+}
+
+# The modules, once each, in order (what a full parser imports).
+COMMAND_MODULES: tuple[str, ...] = tuple(dict.fromkeys(module for module, _ in COMMANDS.values()))
 
 
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole parser (argv None), or one with only the command named in argv loaded."""
     parser = argparse.ArgumentParser(
         prog="cardsvc",
         description="Social security card service: simulators, readers, service and API.",
@@ -45,8 +54,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="more logging: -v info, -vv debug, -vvv APDU trace",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        importlib.import_module(name).register(subparsers)
+    if argv is None:
+        wanted = set(COMMAND_MODULES)
+    else:
+        chosen = next((arg for arg in argv if arg in COMMANDS), None)
+        wanted = {COMMANDS[chosen][0]} if chosen else set()
+    loaded: set[str] = set()
+    for name, (module, help_text) in COMMANDS.items():
+        if module in wanted:
+            if module not in loaded:
+                importlib.import_module(module).register(subparsers)
+                loaded.add(module)
+        else:
+            subparsers.add_parser(name, help=help_text)
     return parser
 
 
@@ -59,8 +79,9 @@ def configure_logging(verbosity: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(arguments)
+    args = parser.parse_args(arguments)
     configure_logging(args.verbose)
     func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
     if func is None:
