@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pin": ("cardsvc.cli.reader", "verify, change, reload the cardholder's PIN"),
     "db": ("cardsvc.cli.db", "database schema: apply migrations, show the revision"),
     "journal": ("cardsvc.cli.journal", "the transaction journal"),
+    "seed": ("cardsvc.cli.seed", "fill a database with a synthetic city"),
     "person": ("cardsvc.cli.person", "a person's records through the services"),
     "serve": ("cardsvc.cli.serve", "run the HTTP API with uvicorn"),
 }
