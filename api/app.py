@@ -29,7 +29,7 @@ from api.context import ApiContext
 from api.idempotency import install_idempotency
 from api.limits import BodyLimitMiddleware
 from api.problems import RequestContextMiddleware, install_problem_handling, install_problem_openapi
-from api.routes import auth, health
+from api.routes import auth, card_sessions, cards, health
 from cardsvc import __version__
 from cardsvc.db import migrate, open_database
 from cardsvc.db.models import utc_now
@@ -37,7 +37,11 @@ from cardsvc.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-V1_AREAS: tuple[Callable[[], APIRouter], ...] = (auth.router,)
+V1_AREAS: tuple[Callable[[], APIRouter], ...] = (
+    auth.router,
+    card_sessions.router,
+    cards.router,
+)
 """The routers mounted under /v1, in the order the OpenAPI document lists them."""
 
 DESCRIPTION = """\

@@ -30,6 +30,12 @@ HTTP API (``cardsvc serve``):
 - ``CARDSVC_CHALLENGE_TTL``: how long a card's authentication challenge may be answered
   (default 120 s).
 - ``CARDSVC_CARD_SESSION_TTL``: how long a verified card session lasts (default 900 s).
+- ``CARDSVC_KEY_FILE``: the key service's master keys (the HSM role): the path of a JSON
+  file ``{"3DES": {"IRK": hex32, "UK": …, "PRK": …, "STK": …, "RKSSSE": …}, "SM4": {…}}``,
+  or the word ``demo`` for the card contract's demo masters, allowed ONLY with
+  ``CARDSVC_DEMO=1`` (refused at start-up otherwise, and so is a file holding the demo
+  masters). Unset: the demo masters in demo mode; otherwise no key service, and the
+  card-session routes answer 503 until one is configured.
 """
 
 from __future__ import annotations
@@ -42,6 +48,8 @@ from pathlib import Path
 from cardsvc.errors import CardsvcError
 
 DEFAULT_DATABASE_FILE = Path("var") / "cardsvc.db"
+DEMO_KEYS = "demo"
+"""``CARDSVC_KEY_FILE=demo``: the contract's demo master keys (demo mode only)."""
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off", ""})
@@ -102,12 +110,25 @@ class Settings:
     # HTTP API: card sessions
     challenge_ttl_s: int = 120
     card_session_ttl_s: int = 15 * 60
+    # the key service (card sessions): a master key file, "demo" (demo mode only), or None
+    key_file: str | None = None
 
     def __post_init__(self) -> None:
         for name, variable in _INTEGER_VARIABLES.items():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise SettingsError(variable, f"{name} must be a whole number ≥ 1, got {value!r}")
+        if self.key_file == DEMO_KEYS and not self.demo:
+            raise SettingsError(
+                "CARDSVC_KEY_FILE",
+                "the demo master keys are for demos and tests only: set CARDSVC_DEMO=1 "
+                "for a demo, or give the path of the key service's master key file",
+            )
+
+    @property
+    def uses_demo_keys(self) -> bool:
+        """Whether the key service runs on the contract's demo masters (demo mode only)."""
+        return self.demo and self.key_file in (None, DEMO_KEYS)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -115,6 +136,7 @@ class Settings:
         url = env.get("CARDSVC_DATABASE_URL", "").strip() or default_database_url()
         demo = _parse_bool("CARDSVC_DEMO", env.get("CARDSVC_DEMO", ""))
         rules = env.get("CARDSVC_RULES", "").strip()
+        key_file = env.get("CARDSVC_KEY_FILE", "").strip() or None
         numbers: dict[str, int] = {}
         for name, variable in _INTEGER_VARIABLES.items():
             raw = env.get(variable, "").strip()
@@ -124,6 +146,7 @@ class Settings:
             database_url=url,
             demo=demo,
             rules_path=Path(rules) if rules else None,
+            key_file=key_file,
             **numbers,
         )
 

@@ -100,6 +100,10 @@ def run_serve(args: argparse.Namespace) -> int:
         os.environ["CARDSVC_DATABASE_URL"] = args.database
     settings = Settings.from_env()
     check_database(settings.database_url)
+    # refuse a bad key file here, in one line, rather than once per worker with a traceback
+    from api.key_service import load_key_service  # noqa: PLC0415 - only this command needs it
+
+    load_key_service(settings)
     logger.info("serving on http://%s:%d with %d worker(s)", args.host, args.port, args.workers)
     uvicorn.run(
         APP_FACTORY,
