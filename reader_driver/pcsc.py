@@ -17,7 +17,11 @@ its helpers (pcsc_codes, events) and nowhere else.
   pcsc-lite 1.9.9 + vpcd), which raises `CardRemoved`; an error reply from
   pyscard carries a garbage buffer, so answers are used only on success;
   after a pcscd restart the old context reports SCARD_E_NO_SERVICE forever
-  although `SCardIsValidContext` says it is valid.
+  although `SCardIsValidContext` says it is valid; a card swapped before
+  pcscd's presence poll noticed makes every transmit fail with
+  SCARD_E_NOT_TRANSACTED while pcscd still shows the old card: the connection
+  resets the card (so pcscd reads the new ATR) and raises `CardRemoved` (another
+  ATR) or `CardReset` (the same one).
 """
 
 from __future__ import annotations
@@ -25,13 +29,16 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
 from reader_driver.backend import DEFAULT_TIMEOUT, ReaderEvent, ReaderInfo, check_apdu
 from reader_driver.errors import (
     CardRemoved,
+    CardReset,
     ConnectionClosed,
     PcscdUnavailable,
     ReaderBusy,
@@ -41,9 +48,11 @@ from reader_driver.errors import (
 from reader_driver.events import PcscReaderEvents
 from reader_driver.pcsc_codes import (
     CARD_GONE,
+    CONTACT_LOST,
     LEAVE_CARD,
     PROTOCOL_T0,
     PROTOCOL_T1,
+    RESET_CARD,
     SCOPE_USER,
     SERVICE_GONE,
     SHARE_SHARED,
@@ -66,6 +75,9 @@ _BAD_INPUT: Final = frozenset(
     {Code.E_INVALID_PARAMETER, Code.E_INVALID_VALUE, Code.E_INSUFFICIENT_BUFFER}
 )
 _LIST_RETRIES: Final = 3
+# After SCARD_E_NOT_TRANSACTED: how long to retry resetting a card that is not there (yet).
+_RESET_WINDOW_S: Final = 0.6
+_RESET_RETRY_S: Final = 0.05
 
 
 class _PcscCallError(Exception):
@@ -367,11 +379,13 @@ class PcscConnection:
     def transmit(self, apdu: bytes) -> bytes:
         """Send one command APDU; the response APDU (data || SW1 SW2) as the card sent it."""
         check_apdu(apdu)
-        scard = load_scard()
-        with self._locked():
+        transmit = load_scard().SCardTransmit
+        self._acquire()
+        try:
             handle = self._usable()
+            protocol, command = self._protocol, list(apdu)
             hresult, response = self._call(
-                lambda: scard.SCardTransmit(handle, self._protocol, list(apdu)), "the card"
+                lambda: transmit(handle, protocol, command), "the card", self._mute
             )
             if hresult != Code.S_SUCCESS:
                 raise self._failed(int(hresult), "transmit")
@@ -385,33 +399,15 @@ class PcscConnection:
                     )
                 )
             return bytes(response)
+        finally:
+            self._lock.release()
 
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[None]:
-        """Hold the card exclusively (SCardBeginTransaction ... SCardEndTransaction); nests."""
-        scard = load_scard()
-        with self._locked():
-            if self._depth == 0:
-                handle = self._usable()
-                hresult = self._call(
-                    lambda: scard.SCardBeginTransaction(handle),
-                    "another program's transaction to end",
-                    busy=True,
-                )
-                if hresult != Code.S_SUCCESS:
-                    raise self._failed(int(hresult), "begin a transaction")
-            self._depth += 1
-            try:
-                yield
-            except BaseException:
-                self._depth -= 1
-                if self._depth == 0:
-                    with contextlib.suppress(TransportError):
-                        self._end_transaction(scard)
-                raise
-            self._depth -= 1
-            if self._depth == 0:
-                self._end_transaction(scard)
+    def transaction(self) -> AbstractContextManager[None]:
+        """Hold the card exclusively (SCardBeginTransaction ... SCardEndTransaction); nests.
+
+        Also keeps the other threads of this process out of the connection until it ends.
+        """
+        return _Transaction(self)
 
     def disconnect(self) -> None:
         """Leave the card as it is and release the connection; idempotent, never raises."""
@@ -428,16 +424,48 @@ class PcscConnection:
 
     # --- internals ---------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _locked(self) -> Iterator[None]:
+    def _acquire(self) -> None:
+        """Take the connection's lock (held by a transaction in another thread: ReaderBusy)."""
         wait = self._transaction_timeout
         if not self._lock.acquire(timeout=-1 if wait is None else wait):
             raise ReaderBusy(
                 f"{self._reader}: another thread holds this connection in a transaction",
                 reader=self._reader,
             )
+
+    def _begin(self) -> None:
+        """Enter a transaction: the lock (kept until `_end`), SCardBeginTransaction if outermost."""
+        self._acquire()
+        entered = False
         try:
-            yield
+            if self._depth == 0:
+                self._begin_transaction()
+            self._depth += 1
+            entered = True
+        finally:
+            if not entered:
+                self._lock.release()
+
+    def _begin_transaction(self) -> None:
+        handle = self._usable()
+        begin = load_scard().SCardBeginTransaction
+        hresult = self._call(
+            lambda: begin(handle), "another program's transaction to end", self._busy, busy=True
+        )
+        if hresult != Code.S_SUCCESS:
+            raise self._failed(int(hresult), "begin a transaction")
+
+    def _end(self, failing: bool) -> None:
+        """Leave a transaction: SCardEndTransaction if outermost (errors ignored if `failing`)."""
+        try:
+            if self._depth > 0:  # a connection that died meanwhile has depth 0
+                self._depth -= 1
+                if self._depth == 0:
+                    if failing:
+                        with contextlib.suppress(TransportError):
+                            self._end_transaction()
+                    else:
+                        self._end_transaction()
         finally:
             self._lock.release()
 
@@ -455,26 +483,12 @@ class PcscConnection:
         self,
         fn: Callable[[], _T],
         what: str,
+        on_timeout: Callable[[float], BaseException],
         *,
         busy: bool = False,
     ) -> _T:
         """`fn()` bounded by the watchdog (`busy`: by the transaction timeout); dies on timeout."""
         watchdog = self._handles.watchdog
-
-        def on_timeout(seconds: float) -> BaseException:
-            if busy:
-                return ReaderBusy(
-                    f"{self._reader}: the card stayed in another program's transaction "
-                    f"for {seconds:g} s",
-                    reader=self._reader,
-                )
-            return ReaderTimeout(
-                f"{self._reader}: no answer from the card within {seconds:g} s "
-                "(mute card, or another program holds it)",
-                timeout=seconds,
-                reader=self._reader,
-            )
-
         try:
             if busy:
                 return watchdog.call(
@@ -484,6 +498,20 @@ class PcscConnection:
         except (ReaderTimeout, ReaderBusy) as exc:
             self._dead = exc  # the worker keeps the context; it releases it when unblocked
             raise
+
+    def _mute(self, seconds: float) -> BaseException:
+        return ReaderTimeout(
+            f"{self._reader}: no answer from the card within {seconds:g} s "
+            "(mute card, or another program holds it)",
+            timeout=seconds,
+            reader=self._reader,
+        )
+
+    def _busy(self, seconds: float) -> BaseException:
+        return ReaderBusy(
+            f"{self._reader}: the card stayed in another program's transaction for {seconds:g} s",
+            reader=self._reader,
+        )
 
     def _failed(self, code: int, what: str) -> TransportError:
         """The error for a failed call; the connection dies unless only the input was bad."""
@@ -498,6 +526,8 @@ class PcscConnection:
                     code=code,
                 )
             )
+        if code in CONTACT_LOST:
+            return self._die(self._contact_lost(code, what))
         if code not in CARD_GONE and code != Code.W_RESET_CARD and self._card_gone():
             return self._die(
                 CardRemoved(
@@ -507,6 +537,77 @@ class PcscConnection:
                 )
             )
         return self._die(translate(code, what, self._reader))
+
+    def _contact_lost(self, code: int, what: str) -> TransportError:
+        """The error once the reader could not exchange with the card (SCARD_E_NOT_TRANSACTED).
+
+        The card this connection was made for is gone for it: pulled, swapped, or
+        it lost power. When a card is swapped before pcscd's presence poll noticed
+        (pcsc-lite 1.9.9 + vpcd), pcscd keeps showing the old card and its ATR and
+        every transmit fails, on new connections too, until the card is reset. So
+        the card is reset here (SCardReconnect, bounded, best effort): pcscd powers
+        whatever card is in the reader now and reads its ATR, and the next connect
+        works and sees the right ATR. CardRemoved when another ATR (or nothing)
+        answered the reset, CardReset when the same ATR did.
+
+        A reset that finds no card is tried again for _RESET_WINDOW_S (longer than
+        pcscd's 400 ms presence poll): after a failed reset pcscd shows the reader
+        empty, and if the next card came in before its poll saw the reader empty it
+        would never notice that card (measured: still empty after 3 s), so either
+        a retry reaches the new card or pcscd's own poll sees the reader empty.
+        """
+        scard = load_scard()
+        handle = self._handles.handle
+        cause = f"{what}: {code_name(code)}"
+
+        def reset() -> bytes | None:
+            if handle is None:
+                return None
+            deadline = time.monotonic() + _RESET_WINDOW_S
+            while True:
+                hresult, _protocol = scard.SCardReconnect(
+                    handle, SHARE_SHARED, PROTOCOL_T0 | PROTOCOL_T1, RESET_CARD
+                )
+                if hresult == Code.S_SUCCESS:
+                    break
+                logger.debug("%s: reset after %s: %s", self._reader, cause, code_name(hresult))
+                if hresult not in CARD_GONE or time.monotonic() > deadline:
+                    return None
+                time.sleep(_RESET_RETRY_S)
+            status = scard.SCardStatus(handle)
+            return bytes(status[4]) if status[0] == Code.S_SUCCESS else None
+
+        watchdog = self._handles.watchdog
+        bound = None if watchdog.timeout is None else watchdog.timeout + _RESET_WINDOW_S
+        try:
+            atr = watchdog.call(reset, timeout=bound, what="the reader")
+        except TransportError:
+            atr = None
+        logger.info(
+            "%s: lost the card (%s); after a reset the reader shows %s",
+            self._reader,
+            cause,
+            f"ATR {atr.hex().upper()}" if atr else "no card",
+        )
+        if atr is None:
+            return CardRemoved(
+                f"{self._reader}: the card was removed ({cause}); connect again once a card is in",
+                reader=self._reader,
+                code=code,
+            )
+        if atr != self._atr:
+            return CardRemoved(
+                f"{self._reader}: the card was swapped for another ({cause}); "
+                "connect again to use the new card",
+                reader=self._reader,
+                code=code,
+            )
+        return CardReset(
+            f"{self._reader}: the reader lost contact with the card ({cause}) and reset it: "
+            "its security state is gone; connect again",
+            reader=self._reader,
+            code=code,
+        )
 
     def _card_gone(self) -> bool:
         """Whether SCardStatus says the card is no longer there (bounded, best effort)."""
@@ -532,10 +633,31 @@ class PcscConnection:
         self._handles.close()
         return error
 
-    def _end_transaction(self, scard: Any) -> None:
+    def _end_transaction(self) -> None:
         if self._dead is not None or self._closed or self._handles.handle is None:
             return
         handle = self._handles.handle
-        hresult = self._call(lambda: scard.SCardEndTransaction(handle, LEAVE_CARD), "pcscd")
+        end = load_scard().SCardEndTransaction
+        hresult = self._call(lambda: end(handle, LEAVE_CARD), "pcscd", self._mute)
         if hresult != Code.S_SUCCESS:
             raise self._failed(int(hresult), "end the transaction")
+
+
+class _Transaction(AbstractContextManager[None]):
+    """`PcscConnection.transaction()`: a plain class, cheaper than a generator (one per APDU)."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(self, connection: PcscConnection) -> None:
+        self._connection = connection
+
+    def __enter__(self) -> None:
+        self._connection._begin()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._connection._end(failing=exc_type is not None)

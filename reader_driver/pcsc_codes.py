@@ -80,6 +80,7 @@ SHARE_SHARED: Final = 0x0002
 PROTOCOL_T0: Final = 0x0001
 PROTOCOL_T1: Final = 0x0002
 LEAVE_CARD: Final = 0x0000
+RESET_CARD: Final = 0x0001
 # The pseudo-reader whose state changes when readers come and go.
 PNP_NOTIFICATION: Final = "\\\\?PnP?\\Notification"
 DEFAULT_SOCKET: Final = "/run/pcscd/pcscd.comm"
@@ -92,6 +93,13 @@ CARD_GONE: Final = frozenset({Code.W_REMOVED_CARD, Code.E_NO_SMARTCARD})
 MUTE_CARD: Final = frozenset(
     {Code.W_UNRESPONSIVE_CARD, Code.W_UNPOWERED_CARD, Code.W_UNSUPPORTED_CARD}
 )
+# On an open connection: the reader could not exchange with the card it had. Seen with
+# pcsc-lite 1.9.9 + vpcd when a card is swapped before pcscd's presence poll noticed
+# the removal: pcscd still shows the old card (and its ATR) as present and every
+# transmit fails, also on new connections, until someone resets the card. The
+# connection resets it (SCardReconnect) to find out what is there now: see
+# reader_driver.pcsc.PcscConnection.
+CONTACT_LOST: Final = frozenset({Code.E_NOT_TRANSACTED})
 
 
 @functools.cache
