@@ -21,7 +21,7 @@ fail() { echo "setup: $*" >&2; exit 1; }
 
 packages=(pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential pkg-config python3-dev python3-venv pcsc-tools)
 if [ "$bench" = 1 ]; then
-  packages+=(vsmartcard-vpicc python3-virtualsmartcard)
+  packages+=(vsmartcard-vpicc python3-virtualsmartcard wrk)
 fi
 
 missing=()
