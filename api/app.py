@@ -29,7 +29,17 @@ from api.context import ApiContext
 from api.idempotency import install_idempotency
 from api.limits import BodyLimitMiddleware
 from api.problems import RequestContextMiddleware, install_problem_handling, install_problem_openapi
-from api.routes import auth, card_sessions, cards, health
+from api.routes import (
+    auth,
+    card_sessions,
+    cards,
+    eligibility,
+    health,
+    journal,
+    persons,
+    registrations,
+    sites,
+)
 from cardsvc import __version__
 from cardsvc.db import migrate, open_database
 from cardsvc.db.models import utc_now
@@ -41,6 +51,11 @@ V1_AREAS: tuple[Callable[[], APIRouter], ...] = (
     auth.router,
     card_sessions.router,
     cards.router,
+    persons.router,
+    registrations.router,
+    eligibility.router,
+    sites.router,
+    journal.router,
 )
 """The routers mounted under /v1, in the order the OpenAPI document lists them."""
 

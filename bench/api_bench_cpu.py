@@ -1,0 +1,85 @@
+"""CPU time per request, for the HTTP API benchmark on a shared machine (Linux /proc).
+
+Requests per second depend on what else the machine runs; CPU seconds spent per
+request much less so. :class:`CpuMeter` reads, before and after each slice:
+
+- ``server``: the served app's process tree (uvicorn's supervisor and its workers:
+  every descendant of the server's process), from ``/proc/<pid>/stat``;
+- ``client``: the load generator: wrk (a finished child: ``RUSAGE_CHILDREN``) and
+  this process (the Python client, ``RUSAGE_SELF``).
+
+Only deltas are used. A process that ends during a slice loses its last ticks (not
+the case here: the servers live for the whole run). PostgreSQL's CPU is NOT measured
+this way: the engine's pool opens and closes overflow connections under load, and
+a backend that exits takes its CPU time with it (see api_bench_pgwait for what the
+backends do instead).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+from dataclasses import dataclass
+from pathlib import Path
+
+_TICK_S = 1.0 / os.sysconf("SC_CLK_TCK")
+_PROC = Path("/proc")
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    server: float
+    client: float
+
+
+def _stat(pid: int) -> tuple[int, float] | None:
+    """(parent pid, user + system CPU seconds) of `pid`, or None if it is gone."""
+    try:
+        text = (_PROC / str(pid) / "stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces: split after its closing parenthesis.
+    fields = text[text.rindex(")") + 2 :].split()
+    return int(fields[1]), (int(fields[11]) + int(fields[12])) * _TICK_S
+
+
+def _all_pids() -> list[int]:
+    return [int(p.name) for p in _PROC.iterdir() if p.name.isdigit()]
+
+
+def tree_cpu(root: int) -> float:
+    """CPU seconds of `root` and all its descendants now alive."""
+    stats = {pid: s for pid in _all_pids() if (s := _stat(pid)) is not None}
+    total = 0.0
+    wanted = {root}
+    changed = True
+    while changed:
+        changed = False
+        for pid, (parent, _) in stats.items():
+            if parent in wanted and pid not in wanted:
+                wanted.add(pid)
+                changed = True
+    for pid in wanted:
+        if pid in stats:
+            total += stats[pid][1]
+    return total
+
+
+def client_cpu() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+@dataclass(frozen=True)
+class CpuMeter:
+    """Samples the CPU of one server's process tree and of the load generator."""
+
+    server_pid: int
+
+    def sample(self) -> CpuSample:
+        return CpuSample(server=tree_cpu(self.server_pid), client=client_cpu())
+
+
+def available() -> bool:
+    return (_PROC / "self" / "stat").exists()

@@ -1,0 +1,65 @@
+"""The floor of the HTTP API benchmark (bench/api_bench.py): the least an API can do.
+
+One FastAPI route, ``GET /persons/{person_id}``, doing one primary-key select on the
+same database, through an engine made by the same function as the service's
+(:func:`cardsvc.db.engine.make_engine`, so the same pool, pre-ping and
+connection settings). Like the service's enquiry routes it is a plain ``def``
+route (FastAPI runs it in its thread pool), reads in a read-only unit of work and
+answers JSON. It has no authentication, no rate limit, no journal and no
+middleware: whatever the real enquiry costs above it is the price of those.
+
+Served by uvicorn as a factory with the same worker count as ``cardsvc serve``::
+
+    CARDSVC_DATABASE_URL=... uvicorn api_floor_app:create_floor_app --factory \
+        --app-dir bench --workers 2
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, HTTPException
+from sqlalchemy import select
+
+from cardsvc.db.engine import make_engine
+from cardsvc.db.models import Person
+from cardsvc.db.uow import make_session_factory
+
+
+def create_floor_app() -> FastAPI:
+    """The floor app for the database in ``CARDSVC_DATABASE_URL`` (opened at start-up)."""
+    url = os.environ["CARDSVC_DATABASE_URL"]
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(url)
+        state["factory"] = make_session_factory(engine, read_only=True)
+        try:
+            yield
+        finally:
+            engine.dispose()
+
+    app = FastAPI(title="cardsvc API benchmark floor", lifespan=lifespan)
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/persons/{person_id}")
+    def person(person_id: int) -> dict[str, object]:
+        with state["factory"]() as session:
+            row = session.execute(
+                select(Person.id, Person.ssn, Person.name, Person.residence_site_code).where(
+                    Person.id == person_id
+                )
+            ).one_or_none()
+            session.rollback()
+        if row is None:
+            raise HTTPException(status_code=404, detail="no such person")
+        return {"id": row.id, "ssn": row.ssn, "name": row.name, "site": row.residence_site_code}
+
+    return app
