@@ -115,8 +115,12 @@ class IdempotentReplay(ApiError):  # noqa: N818 - a signal, not a failure
         self.stored = stored
 
 
-def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
-    """SHA-256 over method, path, query and (canonical JSON, else raw) body."""
+def fingerprint(method: str, path: str, query: str, body: bytes, card_session: str = "") -> str:
+    """SHA-256 over method, path, query, the card session and (canonical JSON, else raw) body.
+
+    The X-Card-Session header is part of it: it changes whom a request is for, so the
+    same key under another card session is another request, never a replay.
+    """
     canonical = body
     if body:
         try:
@@ -128,7 +132,7 @@ def fingerprint(method: str, path: str, query: str, body: bytes) -> str:
                 parsed, sort_keys=True, separators=(",", ":"), ensure_ascii=False
             ).encode("utf-8")
     digest = hashlib.sha256()
-    for part in (method.upper().encode(), path.encode(), query.encode()):
+    for part in (method.upper().encode(), path.encode(), query.encode(), card_session.encode()):
         digest.update(len(part).to_bytes(4, "big") + part)
     digest.update(canonical)
     return digest.hexdigest()
@@ -286,7 +290,13 @@ async def require_idempotency_key(
             "IdempotencyMiddleware is not installed (use api.app.create_app)"
         )
     body = await request.body()
-    request_hash = fingerprint(request.method, request.url.path, request.url.query, body)
+    request_hash = fingerprint(
+        request.method,
+        request.url.path,
+        request.url.query,
+        body,
+        request.headers.get("x-card-session", ""),
+    )
     outcome = await run_in_threadpool(
         functools.partial(
             _claim,

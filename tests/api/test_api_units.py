@@ -60,6 +60,8 @@ def test_fingerprints_ignore_json_layout_but_not_content() -> None:
     assert one != fingerprint("PUT", "/v1/x", "", b'{"a": 1, "b": [1, 2]}')
     assert one != fingerprint("POST", "/v1/x", "q=1", b'{"a": 1, "b": [1, 2]}')
     assert fingerprint("POST", "/p", "", b"\xff raw") != fingerprint("POST", "/p", "", b"raw")
+    # the card session changes whom the request is for: never a replay across sessions
+    assert one != fingerprint("POST", "/v1/x", "", b'{"a": 1, "b": [1, 2]}', "a" * 32)
 
 
 def test_fixed_windows() -> None:
