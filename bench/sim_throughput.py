@@ -48,13 +48,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import enum
-import fcntl
 import hmac
 import json
 import math
 import os
-import platform
-import shutil
 import signal
 import subprocess
 import sys
@@ -66,6 +63,16 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any, Final
 
+from pcsc_bench_common import (
+    BenchError,
+    MachineLock,
+    child,
+    log_tail,
+    machine,
+    percentile,
+    wait_present,
+)
+from pcsc_bench_common import check as _check
 from smartcard import scard
 
 from reader_driver.pcscd import PrivatePcscd
@@ -102,10 +109,6 @@ SW_OK: Final = 0x9000
 GC_CARD_ANSWER: Final = 10  # 8 bytes of challenge + 9000
 
 
-class BenchError(Exception):
-    """The benchmark cannot run or a card answered wrongly; the message says what and why."""
-
-
 class Slot(enum.IntEnum):
     """Slot index = offset from --port = index into PrivatePcscd.reader_names."""
 
@@ -116,86 +119,6 @@ class Slot(enum.IntEnum):
     FLOOR_PSAM = 4
     VICC = 5
     VICC_PLAIN = 6
-
-
-# --- the machine-wide lock (same file and protocol as tests/pcsc_harness.py) -------------
-
-
-class MachineLock:
-    """An exclusive flock on LOCK_PATH, waited for (bounded); the file names the holder."""
-
-    def __init__(self, wait: float, path: Path = LOCK_PATH) -> None:
-        self.path = path
-        self.wait = wait
-        self._file: IO[str] | None = None
-
-    def __enter__(self) -> MachineLock:
-        handle = self.path.open("a+")
-        deadline = time.monotonic() + self.wait
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown"
-                    handle.close()
-                    raise BenchError(
-                        f"pid {holder} has held the PC/SC lock {self.path} for more than "
-                        f"{self.wait:.0f} s (a test session or another benchmark): retry when "
-                        "it ends, or raise --lock-wait"
-                    ) from None
-                time.sleep(0.2)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        self._file = handle
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        handle, self._file = self._file, None
-        if handle is not None:
-            handle.truncate(0)
-            fcntl.flock(handle, fcntl.LOCK_UN)
-            handle.close()
-
-
-# --- processes ------------------------------------------------------------------------------
-
-
-def _stop_process(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    if proc.poll() is None:
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
-        try:
-            proc.wait(STOP_GRACE_S)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(STOP_GRACE_S)
-
-
-@contextlib.contextmanager
-def child(args: Sequence[str], log: Path, env: dict[str, str] | None = None) -> Iterator[Any]:
-    """A child process with output to `log`, stopped (TERM, then KILL) on the way out."""
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            list(args), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, env=env
-        )
-        try:
-            yield proc
-        finally:
-            _stop_process(proc)
-
-
-def log_tail(path: Path, lines: int = 6) -> str:
-    try:
-        text = path.read_text(errors="replace").strip().splitlines()
-    except OSError:
-        return ""
-    return " | ".join(text[-lines:])
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,30 +159,6 @@ def vicc_env(vicc_lib: Path) -> dict[str, str]:
 
 
 # --- PC/SC ---------------------------------------------------------------------------------
-
-
-def _check(hresult: int, what: str) -> None:
-    if hresult != scard.SCARD_S_SUCCESS:
-        raise BenchError(
-            f"{what}: {scard.SCardGetErrorMessage(hresult)} ({hresult & 0xFFFFFFFF:#x})"
-        )
-
-
-def wait_present(context: Any, readers: Sequence[str], timeout: float) -> set[str]:
-    """Wait (bounded) until pcscd sees a card in each reader; returns the readers without one."""
-    deadline = time.monotonic() + timeout
-    missing = set(readers)
-    while missing and time.monotonic() < deadline:
-        hresult, states = scard.SCardGetStatusChange(
-            context, 0, [(r, scard.SCARD_STATE_UNAWARE) for r in sorted(missing)]
-        )
-        if hresult == scard.SCARD_S_SUCCESS:
-            for reader, flags, _atr in states:
-                if flags & scard.SCARD_STATE_PRESENT:
-                    missing.discard(reader)
-        if missing:
-            time.sleep(0.05)
-    return missing
 
 
 class Link:
@@ -493,14 +392,6 @@ def op_runner(op: Callable[[], int]) -> Callable[[int, list[int]], int]:
     return run
 
 
-def percentile(sorted_ns: Sequence[int], q: float) -> float:
-    """Nearest-rank percentile, in microseconds."""
-    if not sorted_ns:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(sorted_ns)))
-    return sorted_ns[rank - 1] / 1000
-
-
 def measure(jobs: Sequence[Job], deadline: float) -> bool:
     """Warm every job up, then run batches in rounds (rotating order); False if cut short."""
     for job in jobs:
@@ -644,31 +535,6 @@ def verdict(table: Sequence[Row]) -> str:
     else:
         parts.append("ours/vicc: vicc unavailable")
     return "GET CHALLENGE, worse of gen 2/3: " + "; ".join(parts)
-
-
-def machine() -> dict[str, object]:
-    model = ""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.partition(":")[2].strip()
-                break
-    pcscd = shutil.which("pcscd", path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin"]))
-    version = ""
-    if pcscd:
-        with contextlib.suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(
-                [pcscd, "--version"], capture_output=True, text=True, timeout=5, check=False
-            )
-            version = (out.stdout.strip().splitlines() or [""])[0]
-    return {
-        "cpus": os.cpu_count(),
-        "cpu": model,
-        "kernel": platform.release(),
-        "python": platform.python_version(),
-        "pcscd": version,
-        "loadavg_after": os.getloadavg(),
-    }
 
 
 # --- the run ------------------------------------------------------------------------------

@@ -40,6 +40,15 @@ VICC = {
 
 
 def _bench_module() -> ModuleType:
+    if "pcsc_bench_common" not in sys.modules:  # what the script imports from its folder
+        common = importlib.util.spec_from_file_location(
+            "pcsc_bench_common", BENCH.parent / "pcsc_bench_common.py"
+        )
+        assert common is not None
+        assert common.loader is not None
+        shared = importlib.util.module_from_spec(common)
+        sys.modules["pcsc_bench_common"] = shared
+        common.loader.exec_module(shared)
     spec = importlib.util.spec_from_file_location("sim_throughput", BENCH)
     assert spec is not None
     assert spec.loader is not None
