@@ -11,7 +11,7 @@ from datetime import date, datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_validator
 
 from cardsvc.card.atr import historical_bytes
 from cardsvc.card.errors import CardFormatError
@@ -77,7 +77,7 @@ class CardSessionRequest(_Strict):
         description='EF05 tag 03, e.g. "2.00" (a blocked card answers SELECT with 6283 and no '
         "FCI: take the algorithm from here). Give it or algorithm.",
     )
-    application_blocked: bool | None = Field(
+    application_blocked: StrictBool | None = Field(
         default=None,
         description="what SELECT SSSE answered: true for 6283 (the application is blocked; "
         "the card cannot authenticate, see `blocked_card` in the answer), false for 9000/611B. "

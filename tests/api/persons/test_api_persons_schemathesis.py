@@ -161,10 +161,6 @@ def _run(
 
 
 KNOWN_FOREIGN: dict[tuple[str, str], str] = {
-    ("POST /v1/card-sessions", "negative_data_rejection"): (
-        "api/schemas/card_sessions.py (card-session routes): `application_blocked` takes "
-        "0/1 for false/true (pydantic's lax bool); the schema says boolean"
-    ),
     ("GET /v1/hotlist", "negative_data_rejection"): (
         "api/routes/cards.py (card routes): `since` takes a bare number as a Unix time "
         "(pydantic's lax AwareDatetime); the schema says an RFC 3339 date-time"
@@ -180,8 +176,8 @@ KNOWN_FOREIGN: dict[tuple[str, str], str] = {
 REPLAYED_BEFORE_VALIDATION = (
     "api/idempotency.py (foundation): a request whose Idempotency-Key, method, path and "
     "body match a stored response is answered with the replay before its other "
-    "parameters are validated (a malformed X-Card-Session got the stored 200); the "
-    "fingerprint leaves out X-Card-Session, which changes whom the request is for"
+    "parameters are validated (a malformed X-Card-Session got the stored 200; the "
+    "fingerprint now covers X-Card-Session, so only the same header replays)"
 )
 
 
