@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "seed": ("cardsvc.cli.seed", "fill a database with a synthetic city"),
     "person": ("cardsvc.cli.person", "a person's records through the services"),
     "serve": ("cardsvc.cli.serve", "run the HTTP API with uvicorn"),
+    "agent": ("cardsvc.cli.agent", "the station agent: card reader, API, local HTTP interface"),
 }
 
 # The modules, once each, in order (what a full parser imports).

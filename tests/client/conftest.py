@@ -1,0 +1,49 @@
+"""Fixtures of the API client tests: a REAL served API (uvicorn subprocess) with the demo
+key service, on SQLite and PostgreSQL (PostgreSQL from tests/db/conftest.py:
+CARDSVC_TEST_DATABASE_URL, else a testcontainer, else skipped)."""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from client_harness import TerminalApi
+from sqlalchemy.engine import URL
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _load_db_fixtures() -> Any:
+    spec = importlib.util.spec_from_file_location(
+        "cardsvc_tests_db_fixtures_client", _HERE.parent / "db" / "conftest.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_db = _load_db_fixtures()
+pg_server_url = _db.pg_server_url
+pg_databases = _db.pg_databases
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def terminal_api(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[TerminalApi]:
+    tmp = tmp_path_factory.mktemp(f"client-{request.param}")
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp / 'client.db'}"
+    else:
+        create: Callable[[str], URL] = request.getfixturevalue("pg_databases")
+        url = create("client").render_as_string(hide_password=False)
+    api = TerminalApi.start(request.param, url, tmp / "servers")
+    try:
+        yield api
+    finally:
+        api.close()
