@@ -7,9 +7,12 @@
 #   docker build -f docker/site-box.Dockerfile -t cardsvc-site-box:dev .
 #   docker run --rm --device /dev/bus/usb -v /run/udev:/run/udev:ro cardsvc-site-box:dev
 #
-# The default command is `cardsvc agent`, the station agent, which a LATER issue builds:
-# until it exists the default command stops with "invalid choice: 'agent'". Meanwhile
-# give another cardsvc command, e.g. `... cardsvc-site-box:dev watch` (reader and card
+# The default command is `cardsvc agent`, the station agent. It is configured through
+# CARDSVC_AGENT_API, CARDSVC_AGENT_DEVICE (the device id), CARDSVC_AGENT_CREDENTIAL_FILE
+# (mount the credential as a secret) and optionally CARDSVC_AGENT_READER, _SAM_READER,
+# _PORT, _ALLOW_ORIGIN; without them it exits 2 naming the variables. The agent binds
+# 127.0.0.1 and refuses non-loopback clients, so run the container with --network host.
+# Other cardsvc commands work too, e.g. `... cardsvc-site-box:dev watch` (reader and card
 # events) or `readers`. The health check runs `cardsvc readers` (pcscd answers).
 #
 # Python is Debian's own python3 (3.11 on bookworm), so the image is Debian bookworm-slim
@@ -88,5 +91,5 @@ HEALTHCHECK --interval=30s --timeout=10s --start-period=20s --retries=3 \
     CMD ["setpriv", "--reuid=10001", "--regid=10001", "--clear-groups", "--", "cardsvc", "readers", "--timeout", "5"]
 
 ENTRYPOINT ["site-box-entrypoint"]
-# The station agent (a later issue). See the note at the top.
+# The station agent. See the note at the top for its settings.
 CMD ["agent"]
