@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install everything cardsvc needs on a Debian machine, idempotently:
-#   system packages (pcscd, vsmartcard-vpcd, libpcsclite-dev, swig, build tools, pcsc-tools)
+#   system packages (pcscd, vsmartcard-vpcd, libpcsclite-dev, swig, build tools, pcsc-tools, a CJK font for kiosk receipts)
 #   and the project with its dev extras in ./.venv.
 # Usage: scripts/setup.sh [--bench]   (--bench also installs vsmartcard's vicc for the benchmarks)
 set -euo pipefail
@@ -19,7 +19,7 @@ done
 
 fail() { echo "setup: $*" >&2; exit 1; }
 
-packages=(pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential pkg-config python3-dev python3-venv pcsc-tools)
+packages=(pcscd vsmartcard-vpcd libpcsclite-dev swig build-essential pkg-config python3-dev python3-venv pcsc-tools fonts-droid-fallback)
 if [ "$bench" = 1 ]; then
   packages+=(vsmartcard-vpicc python3-virtualsmartcard wrk)
 fi

@@ -35,6 +35,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "person": ("cardsvc.cli.person", "a person's records through the services"),
     "serve": ("cardsvc.cli.serve", "run the HTTP API with uvicorn"),
     "agent": ("cardsvc.cli.agent", "the station agent: card reader, API, local HTTP interface"),
+    "counter": ("cardsvc.cli.counter", "a clerk's station: card holders and business items"),
+    "kiosk": ("cardsvc.cli.kiosk", "a self-service kiosk: card, PIN, kiosk items, receipt"),
 }
 
 # The modules, once each, in order (what a full parser imports).
