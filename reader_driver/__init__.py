@@ -7,7 +7,8 @@ package has no side effects and works without pcscd.
   `ReaderEvent`, `EventKind`;
 - backends: `PcscBackend` (pcscd), `InProcessBackend` (simulated cards, no pcscd);
 - processors: `CardChannel` (T=0 GET RESPONSE / 6Cxx and masked APDU tracing
-  over a connection), `open_channel`, `T0Processor`, `TraceProcessor`;
+  over a connection; `run(fn)` for a whole operation with one watchdog
+  hand-off), `open_channel`, `T0Processor`, `TraceProcessor`;
 - `wait_for_card`; errors from `reader_driver.errors`.
 """
 

@@ -10,6 +10,12 @@ for fast tests). Both raise the same errors (reader_driver.errors):
 A `CardConnection` moves raw bytes: `transmit` returns the card's answer as it
 is (data || SW1 SW2), with no T=0 handling; `reader_driver.processors` stacks
 GET RESPONSE / 6Cxx handling and tracing on top of it.
+
+Both backends' connections also offer two optional methods that the port does
+not require (`CardChannel` uses them when present): `run(fn)`, which runs a
+whole multi-command operation with one watchdog hand-off (each command still
+bounded, see `reader_driver.watchdog.run_bounded`), and `holds_transaction()`,
+which says whether the caller is inside a `transaction()` already.
 """
 
 from __future__ import annotations

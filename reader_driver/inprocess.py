@@ -25,7 +25,7 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Final, Self
+from typing import Final, Self, TypeVar
 
 from reader_driver.backend import EventKind, ReaderEvent, ReaderInfo, check_apdu
 from reader_driver.errors import (
@@ -38,11 +38,13 @@ from reader_driver.errors import (
     TransportError,
 )
 from reader_driver.events import EventStream
-from reader_driver.watchdog import Watchdog
+from reader_driver.watchdog import Watchdog, run_bounded
 from simulators.base import SimulatedCard
 from simulators.errors import SimulatorError
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 READER_PREFIX: Final = "Sim"
 DEFAULT_TRANSACTION_TIMEOUT: Final = 5.0
@@ -271,7 +273,9 @@ class InProcessConnection:
         self._closed = False
         self._dead: TransportError | None = None
         self._watchdog = (
-            Watchdog(backend.timeout, name=slot.name) if backend.timeout is not None else None
+            Watchdog(backend.timeout, name=slot.name, inline_in_region=True)
+            if backend.timeout is not None
+            else None
         )
 
     @property
@@ -284,7 +288,7 @@ class InProcessConnection:
 
     @property
     def closed(self) -> bool:
-        return self._closed or self._dead is not None
+        return self._closed or self._lost() is not None
 
     def __repr__(self) -> str:
         return f"InProcessConnection({self.reader!r}, {'closed' if self.closed else 'open'})"
@@ -317,6 +321,16 @@ class InProcessConnection:
         with self._exclusive():
             yield
 
+    def holds_transaction(self) -> bool:
+        """Whether this connection holds the card in a `transaction()` now."""
+        return self._slot.owner is self
+
+    def run(self, fn: Callable[[], _T]) -> _T:
+        """`fn()` with one watchdog hand-off for all its commands (see `PcscConnection.run`)."""
+        if self._watchdog is None:
+            return fn()
+        return run_bounded(fn)
+
     def disconnect(self) -> None:
         if self._closed:
             return
@@ -332,10 +346,16 @@ class InProcessConnection:
 
     # --- internals ---------------------------------------------------------------------
 
-    def _check_card(self) -> None:
+    def _lost(self) -> BaseException | None:
         if self._dead is not None:
+            return self._dead
+        return self._watchdog.trip_error if self._watchdog is not None else None
+
+    def _check_card(self) -> None:
+        dead = self._lost()
+        if dead is not None:
             raise ConnectionClosed(
-                f"{self.reader}: connection lost ({self._dead}); connect again", reader=self.reader
+                f"{self.reader}: connection lost ({dead}); connect again", reader=self.reader
             )
         if self._closed:
             raise ConnectionClosed(f"{self.reader}: connection closed", reader=self.reader)

@@ -27,6 +27,7 @@ its helpers (pcsc_codes, events) and nowhere else.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
 import time
@@ -35,7 +36,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
-from reader_driver.backend import DEFAULT_TIMEOUT, ReaderEvent, ReaderInfo, check_apdu
+from reader_driver.backend import DEFAULT_TIMEOUT, MAX_APDU, ReaderEvent, ReaderInfo, check_apdu
 from reader_driver.errors import (
     CardRemoved,
     CardReset,
@@ -63,7 +64,7 @@ from reader_driver.pcsc_codes import (
     pcscd_hint,
     translate,
 )
-from reader_driver.watchdog import Watchdog
+from reader_driver.watchdog import Watchdog, run_bounded
 
 logger = logging.getLogger(__name__)
 
@@ -130,10 +131,13 @@ def _reader_infos(scard: Any, context: int) -> list[ReaderInfo]:
 class _Handles:
     """A PC/SC context (and card handle) with the watchdog that bounds calls through it."""
 
-    def __init__(self, timeout: float | None, name: str) -> None:
+    def __init__(self, timeout: float | None, name: str, *, connection: bool = False) -> None:
         self.context: int | None = None
         self.handle: int | None = None
-        self.watchdog = Watchdog(timeout, name=name, on_abandoned=self.release)
+        # A card connection's calls run inline in a bounded region (see `PcscConnection.run`).
+        self.watchdog = Watchdog(
+            timeout, name=name, on_abandoned=self.release, inline_in_region=connection
+        )
 
     def establish(self, scard: Any) -> int:
         hresult, context = scard.SCardEstablishContext(SCOPE_USER)
@@ -294,8 +298,10 @@ class PcscConnection:
         self._transaction_timeout = transaction_timeout
         self._lock = threading.RLock()
         self._depth = 0
+        self._owner = 0  # the thread holding the transaction (while _depth > 0)
         self._dead: TransportError | None = None
         self._closed = False
+        self._scard_transmit = load_scard().SCardTransmit
 
     @classmethod
     def open(
@@ -307,7 +313,7 @@ class PcscConnection:
     ) -> PcscConnection:
         """Connect to the card in `reader` (NoReader, NoCard, CardUnresponsive, ReaderBusy...)."""
         scard = load_scard()
-        handles = _Handles(timeout, name=reader)
+        handles = _Handles(timeout, name=reader, connection=True)
 
         def connect() -> tuple[int, bytes]:
             context = handles.establish(scard)
@@ -357,7 +363,7 @@ class PcscConnection:
 
     @property
     def closed(self) -> bool:
-        return self._closed or self._dead is not None
+        return self._closed or self._dead is not None or self._handles.watchdog.tripped
 
     def __repr__(self) -> str:
         state = "closed" if self.closed else "open"
@@ -378,15 +384,24 @@ class PcscConnection:
 
     def transmit(self, apdu: bytes) -> bytes:
         """Send one command APDU; the response APDU (data || SW1 SW2) as the card sent it."""
-        check_apdu(apdu)
-        transmit = load_scard().SCardTransmit
-        self._acquire()
+        if type(apdu) is not bytes or not 4 <= len(apdu) <= MAX_APDU:
+            check_apdu(apdu)
+        watchdog = self._handles.watchdog
+        if watchdog.tripped:  # its lock may be held by an abandoned worker
+            self._usable()
+        wait = self._transaction_timeout
+        if not self._lock.acquire(True, -1 if wait is None else wait):
+            raise self._held_elsewhere()
         try:
-            handle = self._usable()
-            protocol, command = self._protocol, list(apdu)
-            hresult, response = self._call(
-                lambda: transmit(handle, protocol, command), "the card", self._mute
-            )
+            handle = self._handles.handle
+            if handle is None or self._dead is not None or self._closed:
+                handle = self._usable()
+            command = functools.partial(self._scard_transmit, handle, self._protocol, list(apdu))
+            try:
+                hresult, response = watchdog.call(command, on_timeout=self._mute, what="the card")
+            except ReaderTimeout as exc:
+                self._dead = exc  # the worker keeps the context; it releases it when unblocked
+                raise
             if hresult != Code.S_SUCCESS:
                 raise self._failed(int(hresult), "transmit")
             if len(response) < 2:
@@ -401,6 +416,23 @@ class PcscConnection:
             return bytes(response)
         finally:
             self._lock.release()
+
+    def run(self, fn: Callable[[], _T]) -> _T:
+        """`fn()` (a multi-command operation) with one thread hand-off instead of one per call.
+
+        `fn` runs on a bounded-region worker (`reader_driver.watchdog.run_bounded`):
+        every PC/SC call it makes on this or another connection runs there inline and
+        is still bounded by its own timeout (a mute card raises ReaderTimeout, another
+        program's long transaction ReaderBusy); what `fn` raises is raised here.
+        Without a watchdog (`timeout=None`) `fn` runs on the caller's thread.
+        """
+        if self._handles.watchdog.timeout is None:
+            return fn()
+        return run_bounded(fn)
+
+    def holds_transaction(self) -> bool:
+        """Whether the calling thread is inside a `transaction()` of this connection."""
+        return self._depth > 0 and self._owner == threading.get_ident()
 
     def transaction(self) -> AbstractContextManager[None]:
         """Hold the card exclusively (SCardBeginTransaction ... SCardEndTransaction); nests.
@@ -426,12 +458,17 @@ class PcscConnection:
 
     def _acquire(self) -> None:
         """Take the connection's lock (held by a transaction in another thread: ReaderBusy)."""
+        if self._handles.watchdog.tripped:  # its lock may be held by an abandoned worker
+            self._usable()
         wait = self._transaction_timeout
         if not self._lock.acquire(timeout=-1 if wait is None else wait):
-            raise ReaderBusy(
-                f"{self._reader}: another thread holds this connection in a transaction",
-                reader=self._reader,
-            )
+            raise self._held_elsewhere()
+
+    def _held_elsewhere(self) -> ReaderBusy:
+        return ReaderBusy(
+            f"{self._reader}: another thread holds this connection in a transaction",
+            reader=self._reader,
+        )
 
     def _begin(self) -> None:
         """Enter a transaction: the lock (kept until `_end`), SCardBeginTransaction if outermost."""
@@ -440,6 +477,7 @@ class PcscConnection:
         try:
             if self._depth == 0:
                 self._begin_transaction()
+                self._owner = threading.get_ident()
             self._depth += 1
             entered = True
         finally:
@@ -470,9 +508,10 @@ class PcscConnection:
             self._lock.release()
 
     def _usable(self) -> int:
-        if self._dead is not None:
+        dead = self._dead if self._dead is not None else self._handles.watchdog.trip_error
+        if dead is not None:
             raise ConnectionClosed(
-                f"{self._reader}: connection lost ({self._dead}); connect again",
+                f"{self._reader}: connection lost ({dead}); connect again",
                 reader=self._reader,
             )
         if self._closed or self._handles.handle is None:

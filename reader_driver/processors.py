@@ -26,13 +26,15 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from types import TracebackType
-from typing import Final, Protocol, Self
+from typing import Final, Protocol, Self, TypeVar
 
 from cardsvc.apdu import ApduFormatError, Command, redact, redact_response
 from reader_driver.backend import Backend, CardConnection
 from reader_driver.errors import ReaderError, TransportError
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 # Below DEBUG: one line per APDU (the same value as cardsvc.cli.main.TRACE).
 TRACE: Final = 5
@@ -121,7 +123,7 @@ class T0Processor:
     def transmit(self, apdu: bytes) -> bytes:
         guard = self._transaction() if self._transaction is not None else contextlib.nullcontext()
         with guard:
-            return self._exchange(apdu)
+            return self.complete(apdu, self.inner.transmit(apdu))
 
     def _send_fixing_le(self, apdu: bytes) -> bytes:
         response = self.inner.transmit(apdu)
@@ -133,9 +135,17 @@ class T0Processor:
                 _status(response)
         return response
 
-    def _exchange(self, apdu: bytes) -> bytes:
-        response = self._send_fixing_le(apdu)
+    def complete(self, apdu: bytes, response: bytes) -> bytes:
+        """The whole response to `apdu`, whose first answer was `response` (6Cxx, 61xx handled).
+
+        Call it inside the transaction `apdu` was sent in.
+        """
         sw1, sw2 = _status(response)
+        if sw1 == 0x6C:
+            fixed = with_le(apdu, sw2 or 256)
+            if fixed is not None and fixed != apdu:
+                response = self.inner.transmit(fixed)
+                sw1, sw2 = _status(response)
         if sw1 != 0x61:
             return response
         data = bytearray(response[:-2])
@@ -163,11 +173,20 @@ class CardChannel:
     ) -> None:
         self.connection = connection
         stack: ApduProcessor = ConnectionProcessor(connection)
+        self._trace_log: logging.Logger | None = None
         if trace:
-            stack = TraceProcessor(stack, label=connection.reader, log=log)
+            traced = TraceProcessor(stack, label=connection.reader, log=log)
+            self._trace_log, stack = traced.log, traced
+        self._t0: T0Processor | None = None
         if t0:
-            stack = T0Processor(stack, transaction=connection.transaction)
+            self._t0 = T0Processor(stack, transaction=connection.transaction)
+            stack = self._t0
+            # The same straight over the connection, for commands sent while not traced.
+            self._t0_direct = T0Processor(connection, transaction=connection.transaction)
         self._stack = stack
+        # `holds_transaction()`: whether this thread holds the connection's transaction
+        # already (then a command needs no nested one); connections without it get one.
+        self._holds: Callable[[], bool] | None = getattr(connection, "holds_transaction", None)
 
     @property
     def reader(self) -> str:
@@ -183,11 +202,33 @@ class CardChannel:
 
     def transmit(self, apdu: bytes) -> bytes:
         """The whole response APDU (data || SW1 SW2) to one command."""
-        return self._stack.transmit(apdu)
+        log = self._trace_log
+        if log is not None and log.isEnabledFor(TRACE):
+            return self._stack.transmit(apdu)
+        # Not traced: straight to the connection, the T=0 layer only when the answer needs it.
+        if self._t0 is None:
+            return self.connection.transmit(apdu)
+        holds = self._holds
+        if holds is None or not holds():
+            return self._t0_direct.transmit(apdu)
+        response = self.connection.transmit(apdu)
+        if len(response) >= 2 and response[-2] != 0x61 and response[-2] != 0x6C:
+            return response
+        return self._t0_direct.complete(apdu, response)
 
     def transaction(self) -> AbstractContextManager[None]:
         """Hold the card exclusively for a multi-command sequence (nests)."""
         return self.connection.transaction()
+
+    def run(self, fn: Callable[[], _T]) -> _T:
+        """`fn()`, a multi-command operation, through the connection's `run` when it has one.
+
+        `PcscConnection.run` / `InProcessConnection.run` hand the whole operation to
+        the watchdog once (every command still bounded by its own timeout); any other
+        connection runs `fn` on the caller's thread.
+        """
+        run: Callable[[Callable[[], _T]], _T] | None = getattr(self.connection, "run", None)
+        return fn() if run is None else run(fn)
 
     def close(self) -> None:
         self.connection.disconnect()

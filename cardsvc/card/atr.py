@@ -6,6 +6,8 @@ field of the standard reader interface, the last 8 ATR bytes are F1.
 
 from __future__ import annotations
 
+import functools
+
 from cardsvc.card.errors import CardFormatError
 
 _MIN_F1 = 8
@@ -13,6 +15,12 @@ _MIN_F1 = 8
 
 def historical_bytes(atr: bytes) -> bytes:
     """The historical bytes of an ISO 7816-3 ATR (CardFormatError when it is malformed)."""
+    return _historical_bytes(bytes(atr))
+
+
+@functools.lru_cache(maxsize=64)
+def _historical_bytes(atr: bytes) -> bytes:
+    # A terminal sees the same few ATRs read after read: each parse is kept (errors not).
     if len(atr) < 2:
         raise CardFormatError("atr", f"too short ({len(atr)} bytes)")
     if atr[0] not in (0x3B, 0x3F):

@@ -95,6 +95,9 @@ VALUE_LENGTHS: Final[Mapping[Tag, int]] = {
     Tag.BIRTH_DATE: 4,
 }
 
+# The same by plain int tag (a lookup that needs no enum conversion).
+_LENGTH_BY_TAG: Final[dict[int, int]] = {int(tag): n for tag, n in VALUE_LENGTHS.items()}
+
 EF05_TAGS: Final = (
     Tag.CARD_ID,
     Tag.CARD_TYPE,
@@ -115,6 +118,8 @@ EF06_TAGS: Final = (
 )
 
 _SPEC_VERSION = re.compile(r"[0-9]\.[0-9]{2}")
+# C0 and C1 control characters (and DEL): never in a text field.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
 _CARD_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
 
@@ -244,23 +249,21 @@ class BasicInfo:
 
 def parse_tlv(tag: int, tlv: bytes) -> bytes:
     """The value of one record `tag len value`, checked against the tag it was read by."""
+    size = len(tlv) - 2
+    # The usual case first, without building an error's field name.
+    if size >= 0 and tlv[0] == tag and tlv[1] == size and _LENGTH_BY_TAG.get(tag, size) == size:
+        return tlv[2:]
     name = _name(tag)
-    if len(tlv) < 2:
+    if size < 0:
         raise CardFormatError(name, f"record of {len(tlv)} bytes has no tag and length")
     if tlv[0] != tag:
         raise CardFormatError(name, f"record tag {tlv[0]:02X}, expected {tag:02X}")
-    if tlv[1] != len(tlv) - 2:
+    if tlv[1] != size:
         raise CardFormatError(
-            name, f"record length byte says {tlv[1]}, but {len(tlv) - 2} value bytes follow"
+            name, f"record length byte says {tlv[1]}, but {size} value bytes follow"
         )
-    value = tlv[2:]
-    try:
-        expected: int | None = VALUE_LENGTHS[Tag(tag)]
-    except ValueError:
-        expected = None  # a DF record: any length
-    if expected is not None and len(value) != expected:
-        raise CardFormatError(name, f"{len(value)} bytes, the contract says {expected}")
-    return value
+    # a DF record (a tag not in the contract's table) may have any length
+    raise CardFormatError(name, f"{size} bytes, the contract says {_LENGTH_BY_TAG[tag]}")
 
 
 def _name(tag: int) -> str:
@@ -300,7 +303,7 @@ def an_text(field_name: str, value: bytes, encoding: str = "ascii") -> str:
         text = body.decode(encoding)
     except UnicodeDecodeError:
         raise CardFormatError(field_name, f"not valid {encoding.upper()} text") from None
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
+    if _CONTROL.search(text) is not None:
         raise CardFormatError(field_name, "control characters in the text")
     return text
 
@@ -386,7 +389,7 @@ def decode_name(name_value: bytes, ext_value: bytes | None = None) -> str:
         text = body.decode(NAME_ENCODING)
     except UnicodeDecodeError:
         raise CardFormatError(Tag.NAME.field_name, "not valid GB 18030 text") from None
-    if any(ord(c) < 0x20 or 0x7F <= ord(c) < 0xA0 for c in text):
+    if _CONTROL.search(text) is not None:
         raise CardFormatError(Tag.NAME.field_name, "control characters in the name")
     return text
 

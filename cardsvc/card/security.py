@@ -16,6 +16,7 @@ Nothing here logs a key, a PIN or a cryptogram.
 
 from __future__ import annotations
 
+import functools
 import hmac
 import json
 import logging
@@ -28,7 +29,7 @@ from cardsvc import crypto
 from cardsvc.apdu import SW, Command, Ins
 from cardsvc.card.atr import card_factor
 from cardsvc.card.errors import CardFormatError, NoSecurityModule, SecurityModuleError
-from cardsvc.card.transport import CardTransport, Response, exchange
+from cardsvc.card.transport import CardTransport, Response, exchange, send
 from cardsvc.crypto import Algorithm, CryptoError, KeyId, MasterKeys
 
 logger = logging.getLogger(__name__)
@@ -55,11 +56,23 @@ class Diversification:
     @classmethod
     def for_card(cls, alg: Algorithm, atr: bytes, region_code: str) -> Diversification:
         """F1 = last 8 ATR bytes, F2 = ASCII of the 6-digit region code ‖ "sx"."""
+        if cls is Diversification:
+            return _diversification(alg, bytes(atr), region_code)
         try:
             f2 = crypto.region_factor(region_code)
         except CryptoError as exc:
             raise CardFormatError("card_id_code", str(exc)) from None
         return cls(alg, card_factor(atr), f2)
+
+
+@functools.lru_cache(maxsize=256)
+def _diversification(alg: Algorithm, atr: bytes, region_code: str) -> Diversification:
+    # Immutable and asked for once per authentication of the same card: each one is kept.
+    try:
+        f2 = crypto.region_factor(region_code)
+    except CryptoError as exc:
+        raise CardFormatError("card_id_code", str(exc)) from None
+    return Diversification(alg, card_factor(atr), f2)
 
 
 class SecurityModule(Protocol):
@@ -240,14 +253,17 @@ class PsamSecurityModule:
     def terminal_number(self) -> str:
         return self._terminal_number
 
+    # DES INIT and the crypto commands run inside the operation's transaction (`send`).
+
     def _des_init(self, div: Diversification, kid: KeyId, r: bytes) -> None:
         index = key_index(div.alg, kid)
-        init = Command(0xBF, Ins.DES_INIT, USAGE_TWO_LEVELS, index, div.f1 + div.f2 + r)
-        response = exchange(self._conn, init)
+        data = div.f1 + div.f2 + r
+        init = bytes((0xBF, Ins.DES_INIT, USAGE_TWO_LEVELS, index, len(data))) + data
+        response = send(self._conn, init)
         if response.sw == SW.CONDITIONS_NOT_SATISFIED:
             # DF01 is no longer current (the PSAM was reset or reselected): once more
             _select_df01(self._conn)
-            response = exchange(self._conn, init)
+            response = send(self._conn, init)
         if response.sw == SW.KEY_NOT_FOUND:
             raise SecurityModuleError(
                 f"the PSAM has no {div.alg.name} key {kid.name} (index {index:02X})", response.sw
@@ -255,7 +271,7 @@ class PsamSecurityModule:
         _require_ok(response, "DES INIT")
 
     def _crypt(self, p1: int, data: bytes, what: str, length: int | None = None) -> bytes:
-        response = exchange(self._conn, Command(0x80, Ins.DES_CRYPT, p1, 0x00, data))
+        response = send(self._conn, bytes((0x80, Ins.DES_CRYPT, p1, 0x00, len(data))) + data)
         _require_ok(response, what)
         if length is not None and len(response.data) != length:
             raise SecurityModuleError(
@@ -289,13 +305,16 @@ class PsamSecurityModule:
 
 
 def _select_df01(connection: CardTransport) -> None:
-    response = exchange(connection, Command(0x00, Ins.SELECT, 0x04, 0x00, PSAM_DF01_AID))
+    response = exchange(connection, _SELECT_DF01)
     if response.sw == SW.FILE_NOT_FOUND:
         raise NoSecurityModule(
             f"the card in the SAM reader has no PSAM application {PSAM_DF01_AID.hex().upper()}"
         )
     if not response.ok:
         raise NoSecurityModule(f"the PSAM refused SELECT DF01: {response.sw:04X}")
+
+
+_SELECT_DF01: Final = Command(0x00, Ins.SELECT, 0x04, 0x00, PSAM_DF01_AID).to_bytes()
 
 
 def _require_ok(response: Response, what: str) -> None:

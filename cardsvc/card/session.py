@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import enum
+import functools
 import logging
 import secrets
 from collections.abc import Callable
@@ -84,7 +85,7 @@ from cardsvc.card.records import (
     parse_tlv,
 )
 from cardsvc.card.security import Diversification, SecurityModule
-from cardsvc.card.transport import CardTransport, Response, exchange
+from cardsvc.card.transport import CardTransport, Response, finish, send
 from cardsvc.crypto import Algorithm, CryptoError, KeyId
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,38 @@ _NOT_OUR_CARD: Final = frozenset(
 # The section-9 records, in the order basic_read reads them.
 _FIRST_TAGS: Final = (Tag.CARD_ID, Tag.SPEC_VERSION)
 _LATER_EF05_TAGS: Final = (Tag.ISSUE_DATE, Tag.EXPIRY_DATE, Tag.CARD_NUMBER)
+_EF06_BASIC: Final = (Tag.SSN, Tag.NAME, Tag.NAME_EXT)  # 4E from generation 2 on
+_EF06_BASIC_GEN1: Final = (Tag.SSN, Tag.NAME)
+
+_SW_OK: Final = b"\x90\x00"
+_SELECT_SSSE: Final = Command(0x00, Ins.SELECT, 0x04, 0x00, SSSE_NAME).to_bytes()
+# INTERNAL AUTHENTICATE with IRK: this header, then Lc = 16 and P ‖ S.
+_INTERNAL_AUTH_HEADER: Final = bytes((0x00, Ins.INTERNAL_AUTHENTICATE, 0x00, KeyId.IRK, 16))
+
+
+def _get_challenge_apdu(length: int) -> bytes:
+    return Command(0x00, Ins.GET_CHALLENGE, 0x00, 0x00, le=length).to_bytes()
+
+
+_GET_CHALLENGE_8: Final = _get_challenge_apdu(CHALLENGE_LEN)
+
+
+def _read_record_apdu(sfi: int, tag: int, length: int | None) -> bytes:
+    """READ RECORD `tag` of SFI `sfi` (P2 = SFI<<3 | 000), Le = the TLV's length (or 00)."""
+    le = 256 if length is None else length + 2
+    return Command(0x00, Ins.READ_RECORD, tag, (sfi << 3) | 0x00, le=le).to_bytes()
+
+
+# The READ RECORD APDUs of EF05 / EF06 with their exact Le: constant, so built once.
+_READ_APDUS: Final[dict[tuple[int, int], bytes]] = {
+    (sfi, tag): _read_record_apdu(sfi, tag, tag.value_length)
+    for sfi, tags in ((EF05_SFI, EF05_TAGS), (EF06_SFI, EF06_TAGS))
+    for tag in tags
+}
+# READ RECORD's description in errors, by (sfi, tag).
+_READ_WHAT: Final[dict[tuple[int, int], str]] = {
+    key: f"READ RECORD {key[1]:02X} of SFI {key[0]:02X}" for key in _READ_APDUS
+}
 
 
 class Df(enum.Enum):
@@ -259,20 +292,23 @@ class SscSession:
         usable for reading EF05 (identification) and for APPLICATION UNBLOCK.
         """
         with self._conn.transaction():
-            response = self._send(Command(0x00, Ins.SELECT, 0x04, 0x00, SSSE_NAME))
-            if response.sw == SW.APP_BLOCKED:
-                self._selected = "SSSE"
-                self._blocked = True
-                raise ApplicationBlocked(command="SELECT SSSE")
-            if response.sw in _NOT_OUR_CARD:
-                raise WrongCardType(
-                    f"not a social security card: SELECT SSSE answered {response.sw:04X}"
-                )
-            self._check(response, "SELECT SSSE")
-            self._algorithm = parse_fci(response.data)
+            return self._select()
+
+    def _select(self) -> Algorithm:
+        response = send(self._conn, _SELECT_SSSE)
+        if response.sw == SW.APP_BLOCKED:
             self._selected = "SSSE"
-            self._blocked = False
-            return self._algorithm
+            self._blocked = True
+            raise ApplicationBlocked(command="SELECT SSSE")
+        if response.sw in _NOT_OUR_CARD:
+            raise WrongCardType(
+                f"not a social security card: SELECT SSSE answered {response.sw:04X}"
+            )
+        self._check(response, "SELECT SSSE")
+        self._algorithm = parse_fci(response.data)
+        self._selected = "SSSE"
+        self._blocked = False
+        return self._algorithm
 
     def _ensure_ssse(self) -> None:
         """Make the SSSE the current DF (tolerating a blocked application)."""
@@ -300,17 +336,26 @@ class SscSession:
         `length` is the value length (Le = length + 2); without it Le=00 and a
         T=0 card's 6Cxx costs one more APDU.
         """
-        le = 256 if length is None else length + 2
-        p2 = (sfi << 3) | 0x00
         with self._conn.transaction():
-            response = self._send(Command(0x00, Ins.READ_RECORD, tag, p2, le=le))
+            response = send(self._conn, _read_record_apdu(sfi, tag, length))
             self._check(response, f"READ RECORD {tag:02X} of SFI {sfi:02X}")
             return response.data
+
+    def _read(self, sfi: int, tag: int) -> bytes:
+        """READ RECORD of a contract record (exact Le), inside the caller's transaction."""
+        key = (sfi, tag)
+        apdu = _READ_APDUS[key]
+        raw = self._conn.transmit(apdu)
+        if raw[-2:] == _SW_OK:  # the usual answer, taken as it is
+            return raw[:-2]
+        response = finish(self._conn, apdu, raw)
+        self._check(response, _READ_WHAT[key])
+        return response.data
 
     def _read_tag(self, sfi: int, tag: Tag) -> bytes:
         with self._conn.transaction():
             self._ensure_ssse()
-            return self.read_record(sfi, tag, tag.value_length)
+            return self._read(sfi, tag)
 
     def read_issuer_info(self) -> IssuerInfo:
         """EF05, every record (works while the application is blocked)."""
@@ -378,43 +423,52 @@ class SscSession:
     def get_challenge(self, length: int = CHALLENGE_LEN) -> bytes:
         """GET CHALLENGE (valid for the next command only)."""
         with self._conn.transaction():
-            response = self._send(Command(0x00, Ins.GET_CHALLENGE, 0x00, 0x00, le=length))
-            self._check(response, "GET CHALLENGE")
-            if len(response.data) != length:
-                raise CardFormatError("challenge", f"{len(response.data)} bytes, asked {length}")
-            return response.data
+            return self._get_challenge(length)
+
+    def _get_challenge(self, length: int = CHALLENGE_LEN) -> bytes:
+        apdu = _GET_CHALLENGE_8 if length == CHALLENGE_LEN else _get_challenge_apdu(length)
+        response = send(self._conn, apdu)
+        self._check(response, "GET CHALLENGE")
+        if len(response.data) != length:
+            raise CardFormatError("challenge", f"{len(response.data)} bytes, asked {length}")
+        return response.data
 
     def internal_authenticate(self) -> None:
         """INTERNAL AUTHENTICATE with IRK on random P, S; ForgedCard unless the module agrees."""
         sm = self._require_sm()
         with self._conn.transaction():
-            div = self.diversification()
-            self._ensure_ssse()
-            p, s = self._random(8), self._random(8)
-            command = Command(0x00, Ins.INTERNAL_AUTHENTICATE, 0x00, KeyId.IRK, p + s)
-            response = self._send(command)
-            self._check(response, "INTERNAL AUTHENTICATE")
-            if len(response.data) != 8 or not sm.verify_internal_auth(div, p, s, response.data):
-                logger.warning("internal authentication failed: forged or foreign card")
-                raise ForgedCard(
-                    "internal authentication failed: a forged card, or one of other masters"
-                )
+            self._internal_authenticate(sm)
+
+    def _internal_authenticate(self, sm: SecurityModule) -> None:
+        div = self.diversification()
+        self._ensure_ssse()
+        p, s = self._random(8), self._random(8)
+        response = send(self._conn, _INTERNAL_AUTH_HEADER + p + s)
+        self._check(response, "INTERNAL AUTHENTICATE")
+        if len(response.data) != 8 or not sm.verify_internal_auth(div, p, s, response.data):
+            logger.warning("internal authentication failed: forged or foreign card")
+            raise ForgedCard(
+                "internal authentication failed: a forged card, or one of other masters"
+            )
 
     def external_authenticate(self, kid: KeyId) -> None:
         """GET CHALLENGE, then EXTERNAL AUTHENTICATE with `kid` (cryptogram from the module)."""
         sm = self._require_sm()
         with self._conn.transaction():
-            div = self.diversification()
-            self._ensure_ssse()
-            challenge = self.get_challenge()
-            x = self._random(8)
-            c = sm.external_auth_cryptogram(div, kid, challenge, x)
-            response = self._send(Command(0x00, Ins.EXTERNAL_AUTHENTICATE, 0x00, kid, c + x))
-            if response.sw & 0xFFF0 == 0x63C0 or response.sw == SW.AUTH_BLOCKED:
-                self._authenticated.discard(kid)
-                raise ExternalAuthFailed(kid, response.sw)
-            self._check(response, "EXTERNAL AUTHENTICATE")
-            self._authenticated.add(kid)
+            self._external_authenticate(sm, kid)
+
+    def _external_authenticate(self, sm: SecurityModule, kid: KeyId) -> None:
+        div = self.diversification()
+        self._ensure_ssse()
+        challenge = self._get_challenge()
+        x = self._random(8)
+        c = sm.external_auth_cryptogram(div, kid, challenge, x)
+        response = send(self._conn, bytes((0x00, Ins.EXTERNAL_AUTHENTICATE, 0x00, kid, 16)) + c + x)
+        if response.sw & 0xFFF0 == 0x63C0 or response.sw == SW.AUTH_BLOCKED:
+            self._authenticated.discard(kid)
+            raise ExternalAuthFailed(kid, response.sw)
+        self._check(response, "EXTERNAL AUTHENTICATE")
+        self._authenticated.add(kid)
 
     # --- PIN --------------------------------------------------------------------------------
 
@@ -456,7 +510,7 @@ class SscSession:
         with self._conn.transaction():
             div = self.diversification()
             self._ensure_ssse()
-            challenge = self.get_challenge()
+            challenge = self._get_challenge()
             encrypted = sm.encrypt_pin_block(div, challenge, new_pin)
             header = bytes((0x84, Ins.RELOAD_PIN, 0x00, 0x00))
             body = header + bytes((len(encrypted) + 4,)) + encrypted
@@ -485,7 +539,7 @@ class SscSession:
         with self._conn.transaction():
             div = self.diversification()
             self._ensure_ssse()
-            challenge = self.get_challenge()
+            challenge = self._get_challenge()
             body = bytes((0x84, ins, 0x00, 0x00, 0x04))
             mac = sm.command_mac(div, KeyId.STK, challenge, body)
             response = self._send(body + mac)
@@ -518,11 +572,18 @@ class SscSession:
         gen 2 on). With `hotlist`, a card it reports gets APPLICATION BLOCK and
         HotlistedCard is raised.
         """
-        self._require_sm()
+        run = getattr(self._conn, "run", None)
+        if run is not None:
+            result: BasicRead = run(lambda: self._basic_read(hotlist))
+            return result
+        return self._basic_read(hotlist)
+
+    def _basic_read(self, hotlist: Hotlist | None) -> BasicRead:
+        sm = self._require_sm()
         historical_bytes(self.atr)  # a malformed ATR is not a card of ours
         with self._conn.transaction():
-            alg = self.select()
-            first = {tag: self.read_record(EF05_SFI, tag, tag.value_length) for tag in _FIRST_TAGS}
+            alg = self._select()
+            first = {tag: self._read(EF05_SFI, tag) for tag in _FIRST_TAGS}
             card_id = decode_card_id(parse_tlv(Tag.CARD_ID, first[Tag.CARD_ID]))
             spec = decode_spec_version(parse_tlv(Tag.SPEC_VERSION, first[Tag.SPEC_VERSION]))
             self._card_id, self._spec_version = card_id, spec
@@ -531,14 +592,12 @@ class SscSession:
                 raise CardFormatError(
                     "spec_version", f"{spec} disagrees with the FCI algorithm {alg.name}"
                 )
-            self.internal_authenticate()
+            self._internal_authenticate(sm)
             if generation == 3 and KeyId.RKSSSE not in self._authenticated:
-                self.external_authenticate(KeyId.RKSSSE)
-            ef05 = {t: self.read_record(EF05_SFI, t, t.value_length) for t in _LATER_EF05_TAGS}
-            ef06_tags = [Tag.SSN, Tag.NAME] + ([Tag.NAME_EXT] if generation >= 2 else [])
-            ef06: dict[int, bytes] = {
-                t: self.read_record(EF06_SFI, t, t.value_length) for t in ef06_tags
-            }
+                self._external_authenticate(sm, KeyId.RKSSSE)
+            ef05 = {t: self._read(EF05_SFI, t) for t in _LATER_EF05_TAGS}
+            ef06_tags = _EF06_BASIC if generation >= 2 else _EF06_BASIC_GEN1
+            ef06: dict[int, bytes] = {t: self._read(EF06_SFI, t) for t in ef06_tags}
             result = BasicRead(
                 atr=self.atr,
                 algorithm=alg,
@@ -561,7 +620,8 @@ class SscSession:
     # --- exchanging -------------------------------------------------------------------------
 
     def _send(self, command: Command | bytes) -> Response:
-        return exchange(self._conn, command)
+        """One command inside the operation's transaction (every public operation holds one)."""
+        return send(self._conn, command.to_bytes() if isinstance(command, Command) else command)
 
     def _check(self, response: Response, command: str) -> None:
         sw = response.sw
@@ -577,6 +637,12 @@ class SscSession:
 
 def parse_fci(fci: bytes) -> Algorithm:
     """The algorithm (tag 86) of the SSSE's FCI `6F .. 84 name A5 .. 9F0C .. 86 01 alg`."""
+    return _parse_fci(bytes(fci))
+
+
+@functools.lru_cache(maxsize=64)
+def _parse_fci(fci: bytes) -> Algorithm:
+    # A card answers every SELECT with the same FCI: the decode of each is kept (errors not).
     top = dict(_tlvs(fci, "fci"))
     body = top.get(0x6F)
     if body is None:

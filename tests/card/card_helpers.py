@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from cardsvc.card.security import KeyServiceSecurityModule, PsamSecurityModule, SecurityModule
 from cardsvc.card.session import SscSession
@@ -22,6 +22,8 @@ from simulators.base import SimulatedCard
 from simulators.personalisation import example_profile
 from simulators.psam import Psam
 from simulators.ssc_card import RandomSource, UserCard
+
+_T = TypeVar("_T")
 
 USER = "User"
 SAM = "SAM"
@@ -85,6 +87,11 @@ class CountingConnection:
 
     def transaction(self) -> AbstractContextManager[None]:
         return self.inner.transaction()
+
+    def run(self, fn: Callable[[], _T]) -> _T:
+        """The inner connection's bounded region (one watchdog hand-off per operation)."""
+        run: Callable[[Callable[[], _T]], _T] | None = getattr(self.inner, "run", None)
+        return fn() if run is None else run(fn)
 
     def disconnect(self) -> None:
         self.inner.disconnect()

@@ -21,6 +21,7 @@ from pcsc_harness import PcscStack, Plugger, wait_card_absent, wait_card_present
 from cardsvc.card import PsamSecurityModule, SscSession
 from cardsvc.card.session import BASIC_READ_APDUS
 from reader_driver import CardChannel, CardRemoved, PcscBackend, ReaderTimeout
+from reader_driver.watchdog import in_bounded_region
 from simulators.faults import Faults
 from simulators.psam import Psam
 
@@ -56,9 +57,13 @@ def test_basic_read_with_the_psam_in_a_second_slot(
     plug: Plugger, backend: PcscBackend, psam: PsamSecurityModule, generation: int
 ) -> None:
     plugged = plug(user_card(generation), USER_SLOT)
+    in_region: list[bool] = []
     with backend.connect(plugged.reader) as raw:
-        counter = CountingConnection(raw)
+        counter = CountingConnection(raw, lambda _sent: in_region.append(in_bounded_region()))
         result = SscSession(CardChannel(counter), psam).basic_read()
+    # one watchdog hand-off for the whole read: every command ran inside its bounded region
+    assert in_region
+    assert all(in_region)
     assert result.generation == generation
     assert result.card_number == {1: "B12345671", 2: "A00000011", 3: "A00000038"}[generation]
     assert counter.count == BASIC_READ_APDUS[(generation, "T=0")]
