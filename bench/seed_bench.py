@@ -4,11 +4,18 @@
     .venv/bin/python bench/seed_bench.py --engine postgresql --persons 100000
     .venv/bin/python bench/seed_bench.py --engine none --persons 100000   (generation only)
 
-PostgreSQL: a database of its own (``cardsvc_seed_bench_<pid>``) is created on the
-server (default ``postgresql://postgres@127.0.0.1:5432/postgres``, trust auth) and
-dropped at the end (``--keep`` keeps it). SQLite: a file in ``--dir`` (default the
-system temp directory), deleted at the end unless ``--keep``. Prints one JSON line
-with the figures.
+PostgreSQL: a database of its own (``cardsvc_seed_bench_<pid>``, or ``--name``) is
+created on the server (default ``postgresql://postgres@127.0.0.1:5432/postgres``,
+trust auth) and dropped at the end (``--keep`` keeps it). SQLite: a file in ``--dir``
+(default the system temp directory), deleted at the end unless ``--keep``. Prints one
+JSON line with the figures, including the process's peak RSS (``peak_rss_mib``).
+
+To seed the cities of bench/enquiry_bench.py and keep them::
+
+    .venv/bin/python bench/seed_bench.py --engine postgresql --persons 10000 \
+        --name cardsvc_bench_10k --keep
+    .venv/bin/python bench/seed_bench.py --engine postgresql --persons 1000000 \
+        --name cardsvc_bench_1m --keep
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -82,6 +90,11 @@ def main() -> int:
     parser.add_argument("--server", default="postgresql://postgres@127.0.0.1:5432/postgres")
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()))
     parser.add_argument("--keep", action="store_true")
+    parser.add_argument(
+        "--name",
+        help="database (or SQLite file stem) name instead of cardsvc_seed_bench_<pid>; "
+        "with --keep the seeded database stays for bench/enquiry_bench.py",
+    )
     args = parser.parse_args()
 
     if args.engine == "none":
@@ -89,7 +102,7 @@ def main() -> int:
         return 0
 
     admin = None
-    name = f"cardsvc_seed_bench_{os.getpid()}"
+    name = args.name or f"cardsvc_seed_bench_{os.getpid()}"
     if args.engine == "postgresql":
         server = make_url(args.server).set(drivername="postgresql+psycopg")
         admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=NullPool)
@@ -119,6 +132,7 @@ def main() -> int:
             "size_mib": round(size / 2**20, 1),
             "contributions": report.added.get("contributions", 0),
             "phases_s": report.timings,
+            "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         }
         print(json.dumps(result))
     finally:

@@ -189,7 +189,7 @@ def _run(db: Database, ssn: str, username: str | None, rows: int) -> int:
     )
     out += _section(
         f"E02 contribution history ({len(e02.lines)} of {e02.total}, newest first)",
-        ("month", "scheme", "base", "employer", "personal", "employer name"),
+        ("month", "scheme", "base", "employer", "personal", "employer name", "paid on"),
         [
             (
                 str(c.month),
@@ -198,6 +198,7 @@ def _run(db: Database, ssn: str, username: str | None, rows: int) -> int:
                 _yuan(c.employer_part_fen),
                 _yuan(c.personal_part_fen),
                 c.employer_name,
+                c.paid_on,
             )
             for c in e02.lines
         ],
@@ -237,6 +238,22 @@ def _run(db: Database, ssn: str, username: str | None, rows: int) -> int:
                 r.certificate_no,
             )
             for r in e05.open_registrations
+        ],
+    )
+    ended = e05.last_ended_employment
+    out += _section(
+        "E05 last ended employment",
+        ("employer", "from", "to", "why it ended", "closed"),
+        []
+        if ended is None
+        else [
+            (
+                ended.employer_name,
+                ended.start_date,
+                ended.end_date,
+                ended.separation_reason.value if ended.separation_reason else None,
+                ended.closed_at.date() if ended.closed_at else None,
+            )
         ],
     )
     print("\n".join(out).rstrip())

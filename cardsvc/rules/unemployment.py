@@ -17,10 +17,18 @@ Monthly amount (*sample*): ``config.unemployment_benefit_bp`` (90 %) of the loca
 minimum wage ``config.minimum_wage_fen``, rounded half up to the fen.
 
 A refusal lists every condition that failed, not just the first.
+
+Why an employment ended (:class:`SeparationReason`, recorded on the employment
+registration) decides condition 2: :func:`ended_involuntarily` follows
+失业保险金申领发放办法 art. 4 — the contract expired, the employer ended it
+(dismissal, closure, or an agreement the employer proposed), or the worker ended it
+for the employer's fault (劳动合同法 art. 38). Resigning, an agreement the worker
+proposed, and retiring are of the person's own will.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from cardsvc.rules.config import RulesConfig
@@ -28,6 +36,41 @@ from cardsvc.rules.contributions import apply_rate
 from cardsvc.rules.errors import RuleInputError
 
 RULE = "失业保险条例 arts. 14 and 17"
+SEPARATION_RULE = "失业保险金申领发放办法 art. 4"
+
+
+class SeparationReason(enum.StrEnum):
+    """Why an employment ended (stored on the employment registration; never renumber)."""
+
+    CONTRACT_EXPIRED = "contract_expired"  # 劳动合同期满终止
+    DISMISSED = "dismissed"  # 被用人单位解除劳动合同、辞退、开除、除名
+    EMPLOYER_CLOSED = "employer_closed"  # 用人单位破产、撤销、关闭
+    EMPLOYER_AT_FAULT = "employer_at_fault"  # 劳动合同法 art. 38: ended for the employer's fault
+    MUTUAL_EMPLOYER_PROPOSED = "mutual_employer_proposed"  # 单位提出、协商一致解除
+    MUTUAL_EMPLOYEE_PROPOSED = "mutual_employee_proposed"  # 本人提出、协商一致解除
+    RESIGNED = "resigned"  # 本人辞职
+    RETIRED = "retired"  # 达到法定退休年龄
+
+
+INVOLUNTARY_SEPARATIONS: frozenset[SeparationReason] = frozenset(
+    {
+        SeparationReason.CONTRACT_EXPIRED,
+        SeparationReason.DISMISSED,
+        SeparationReason.EMPLOYER_CLOSED,
+        SeparationReason.EMPLOYER_AT_FAULT,
+        SeparationReason.MUTUAL_EMPLOYER_PROPOSED,
+    }
+)
+"""The reasons that count as "not of the person's own will" (art. 4)."""
+
+
+def ended_involuntarily(reason: SeparationReason) -> bool:
+    """Whether an employment that ended for `reason` ended not of the person's own will."""
+    if not isinstance(reason, SeparationReason):
+        raise RuleInputError("separation_reason", f"must be a SeparationReason, got {reason!r}")
+    return reason in INVOLUNTARY_SEPARATIONS
+
+
 MIN_MONTHS_PAID = 12
 MAX_DURATION_MONTHS = 24
 _DURATION_BANDS: tuple[tuple[int, int], ...] = ((120, 24), (60, 18), (12, 12))

@@ -18,7 +18,21 @@ wage (7,200 yuan in 2024, +5 % a year); work injury at the employer's rate. Resi
 schemes once a year: the resident pension at a chosen grade (``base`` = personal part
 = the grade; ``employer_part`` holds the government subsidy), resident medical in
 the collection period before the year it covers (``month`` is the month paid; a few
-pay late). Unemployment benefit follows cardsvc.rules.unemployment.
+pay late); both resident schemes record the day paid (``paid_on``). Unemployment
+benefit follows cardsvc.rules.unemployment.
+
+Months paid before the window (from each scheme's first recorded month, see
+``SCHEME_FROM``; the resident pension from mid-2011, a year paid counting 12 months)
+are summed per scheme in ``prior_contribution_months``, so that months paid (B01,
+B03) come out right for older residents. Years deemed paid before 1996 (视同缴费) are
+not modelled.
+
+A closed employment registration records the job's last day and why it ended
+(``separation_reason``): retirement for a retiree's last job; otherwise one of the
+involuntary reasons (a fixed-term contract mostly expired) or one of the person's own
+will, as the career decided (``Job.involuntary_end``). These choices and the days
+paid are hashed from the seed and the person (cardsvc.seed.rng.mix), not drawn from
+the person's stream.
 """
 
 from __future__ import annotations
@@ -40,6 +54,7 @@ from cardsvc.db.models import (
     RelationStatus,
     RetirementCategory,
     Scheme,
+    SeparationReason,
 )
 from cardsvc.rules.contributions import apply_rate, round_half_up_div
 from cardsvc.rules.months import YearMonth, add_months
@@ -57,7 +72,7 @@ from cardsvc.seed.context import (
 )
 from cardsvc.seed.employers import EmployerPool, EmployerSpec
 from cardsvc.seed.people import PersonDraft
-from cardsvc.seed.rng import between, chance
+from cardsvc.seed.rng import between, chance, mix
 from cardsvc.seed.tables import RowBuffer
 
 REGISTRATIONS_FROM: Final = date(2008, 1, 2)
@@ -76,8 +91,21 @@ UNEMPLOYMENT_FROM: Final = 1999 * 12
 _REGISTRATIONS_FROM_MONTH: Final = 2008 * 12
 AVERAGE_WAGE_2024_FEN: Final = 720_000
 """*Sample* average monthly wage in 2024 (7,200 yuan); +5 % a year."""
+RESIDENT_PENSION_SKIP_SHARE: Final = 0.1
+"""Share of years a resident skips paying the resident pension."""
 RESIDENT_PENSION_GRADES_YUAN: Final = (100, 300, 500, 800, 1000, 1500, 2000, 3000, 5000)
 _GRADE_WEIGHTS: Final = (30, 25, 15, 10, 8, 5, 4, 2, 1)
+_INVOLUNTARY: Final = (
+    (SeparationReason.DISMISSED, 0.35),
+    (SeparationReason.MUTUAL_EMPLOYER_PROPOSED, 0.3),
+    (SeparationReason.EMPLOYER_CLOSED, 0.25),
+    (SeparationReason.EMPLOYER_AT_FAULT, 0.1),
+)
+"""Involuntary reasons other than an expired contract, with their shares."""
+_CONTRACT_EXPIRED_SHARE: Final = 0.65
+"""Share of involuntary ends of fixed-term contracts that are the contract expiring."""
+_RESIGNED_SHARE: Final = 0.75
+"""Share of voluntary ends that are resignations (the rest: agreements the worker asked)."""
 _MONTH_SUMS: Final = tuple((13 - m) * (14 - m) // 2 for m in range(13))
 """_MONTH_SUMS[m0] = Σ (13 - m) for m = m0 … 12 (month-product of equal monthly parts)."""
 
@@ -256,6 +284,7 @@ def emit_employment(
     """Insurance relations, contributions, pension account years, registrations, benefits."""
     if career.track is Track.EMPLOYEE:
         _employee_relations(ids, buf, person, career)
+        _employee_prior_months(ctx, buf, person, career)
         parts = _employee_contributions(ctx, ids, buf, person, career)
         _pension_account_years(ctx, ids, buf=buf, person=person, career=career, parts=parts)
         _registrations(rng, ctx, ids=ids, buf=buf, person=person, career=career)
@@ -301,6 +330,48 @@ def _employee_relations(
                     job.employer.id,
                 )
             )
+
+
+def _employee_prior_months(
+    ctx: SeedContext, buf: RowBuffer, person: PersonDraft, career: Career
+) -> None:
+    """Months of each employee scheme paid before the window, summed (one row a scheme)."""
+    before = ctx.window.first_index
+    rows = buf["prior_contribution_months"]
+    for scheme, since in SCHEME_FROM.items():
+        first_month = (since // 100) * 12 + since % 100 - 1
+        months = 0
+        for job in career.jobs:
+            first = max(job.start, first_month)
+            last = min(before - 1, ctx.window.last_paid_index if job.end is None else job.end)
+            if last >= first:
+                months += last - first + 1
+        if months:
+            rows.append((person.id, scheme.value, months, yyyymm(before)))
+
+
+def paid_day(seed: int, person_id: int, month_index: int) -> date:
+    """The day in a month a yearly resident contribution was paid (hashed, not drawn)."""
+    year, month0 = divmod(month_index, 12)
+    return date(year, month0 + 1, 1 + int(mix(seed, person_id, month_index) * 28))
+
+
+def separation_reason(seed: int, person_id: int, job_index: int, job: Job) -> SeparationReason:
+    """Why a job that ended ended (not for a retiree's last job: that is retirement)."""
+    roll = mix(seed, person_id, job_index, 7)
+    if not job.involuntary_end:
+        if roll < _RESIGNED_SHARE:
+            return SeparationReason.RESIGNED
+        return SeparationReason.MUTUAL_EMPLOYEE_PROPOSED
+    if job.contract is ContractType.FIXED_TERM:
+        if roll < _CONTRACT_EXPIRED_SHARE:
+            return SeparationReason.CONTRACT_EXPIRED
+        roll = (roll - _CONTRACT_EXPIRED_SHARE) / (1 - _CONTRACT_EXPIRED_SHARE)
+    for reason, share in _INVOLUNTARY:
+        if roll < share:
+            return reason
+        roll -= share
+    return _INVOLUNTARY[-1][0]
 
 
 def _employee_contributions(
@@ -369,6 +440,7 @@ def _employee_contributions(
                             employer_part,
                             personal_part,
                             employer.id,
+                            None,
                         )
                     )
             pension_parts[index] = parts[0][2]
@@ -479,6 +551,8 @@ def _registrations(
                 job.start_date,
                 job.contract.value,
                 None,
+                end_date,
+                None if end_date is None else _ended_why(ctx, person, career, i).value,
             )
         )
         # the gap after this job, if the person registered as unemployed in it
@@ -506,6 +580,15 @@ def _registrations(
             following=following,
             township=township,
         )
+
+
+def _ended_why(
+    ctx: SeedContext, person: PersonDraft, career: Career, job_index: int
+) -> SeparationReason:
+    last = job_index == len(career.jobs) - 1
+    if last and career.status is EmploymentStatus.RETIRED:
+        return SeparationReason.RETIRED
+    return separation_reason(ctx.seed, person.id, job_index, career.jobs[job_index])
 
 
 def _unemployment_spell(
@@ -541,6 +624,8 @@ def _unemployment_spell(
             None,
             None,
             f"{person.station.district_code}{opened.year}{registration_id:09d}",
+            None,
+            None,
         )
     )
     decision = unemployment_benefit(
@@ -598,6 +683,7 @@ def _resident_pension(
             None,
         )
     )
+    _resident_pension_prior_years(ctx, buf, person, start, end)
     rows = buf["contributions"]
     window = ctx.window
     first, last = window.first_index, window.last_paid_index
@@ -619,7 +705,25 @@ def _resident_pension(
                 subsidy,
                 grade,
                 None,
+                paid_day(ctx.seed, person.id, month),
             )
+        )
+
+
+def _resident_pension_prior_years(
+    ctx: SeedContext, buf: RowBuffer, person: PersonDraft, start: date, end: date | None
+) -> None:
+    """Years of the resident pension paid before the window (about 9 in 10), as months."""
+    first_year = ctx.window.first.year
+    last_year = first_year - 1 if end is None else min(first_year - 1, end.year)
+    years = sum(
+        1
+        for year in range(start.year, last_year + 1)
+        if mix(ctx.seed, person.id, year, 11) >= RESIDENT_PENSION_SKIP_SHARE
+    )
+    if years:
+        buf["prior_contribution_months"].append(
+            (person.id, Scheme.RESIDENT_PENSION.value, 12 * years, first_year * 100 + 1)
         )
 
 
@@ -677,5 +781,6 @@ def _resident_medical(
                 0,
                 amount,
                 None,
+                paid_day(ctx.seed, person.id, month),
             )
         )

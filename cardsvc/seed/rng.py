@@ -47,3 +47,22 @@ def chance(rng: random.Random, probability: float) -> bool:
 def between(rng: random.Random, low: int, high: int) -> int:
     """An integer in low..high (both included); cheaper than `randint`."""
     return low + int(rng.random() * (high - low + 1))
+
+
+_MASK64 = (1 << 64) - 1
+
+
+def mix(*values: int) -> float:
+    """A deterministic number in [0, 1) from integers (splitmix64 over each value in turn).
+
+    For choices that must not draw from a person's stream (so that adding them leaves
+    every earlier choice of the stream as it was).
+    """
+    state = 0x9E3779B97F4A7C15
+    for value in values:
+        state = (state + (value & _MASK64) + 0x9E3779B97F4A7C15) & _MASK64
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+        state = z ^ (z >> 31)
+    return state / 2.0**64

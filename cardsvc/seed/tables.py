@@ -64,6 +64,7 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "application_blocked",
         "replaces_card_id",
         "version",
+        "cancellation_reason",
     ),
     "insurance_relations": (
         "id",
@@ -83,7 +84,9 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "employer_part_fen",
         "personal_part_fen",
         "employer_id",
+        "paid_on",
     ),
+    "prior_contribution_months": ("person_id", "scheme", "months", "before_month"),
     "pension_account_years": (
         "id",
         "person_id",
@@ -106,6 +109,8 @@ COLUMNS: Final[dict[str, tuple[str, ...]]] = {
         "start_date",
         "contract_type",
         "certificate_no",
+        "end_date",
+        "separation_reason",
     ),
     "pension_entitlements": (
         "id",
@@ -151,6 +156,7 @@ PERSON_TABLES: Final = (
     "cards",
     "insurance_relations",
     "contributions",
+    "prior_contribution_months",
     "pension_account_years",
     "registrations",
     "pension_entitlements",

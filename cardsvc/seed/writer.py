@@ -145,8 +145,9 @@ def _contribution_lines(rows: Sequence[Row]) -> str:
     # the hot path (most rows): integers and enum values only
     return "".join(
         [
-            f"{a}\t{b}\t{c}\t{d}\t{e}\t{f}\t{g}\t{_NULL if h is None else h}\n"
-            for a, b, c, d, e, f, g, h in rows
+            f"{a}\t{b}\t{c}\t{d}\t{e}\t{f}\t{g}\t{_NULL if h is None else h}"
+            f"\t{_NULL if i is None else i}\n"
+            for a, b, c, d, e, f, g, h, i in rows
         ]
     )
 

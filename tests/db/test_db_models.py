@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import Engine, select
@@ -12,19 +12,25 @@ from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
 from cardsvc.db.models import (
+    CancellationReason,
     Card,
     CardState,
     ChangeField,
     ChangeStatus,
     ContractType,
     Employer,
+    InsuranceRelation,
     Operator,
     PendingChange,
     Person,
+    PriorContribution,
     Registration,
     RegistrationKind,
     RegistrationStatus,
+    RelationStatus,
     Role,
+    Scheme,
+    SeparationReason,
 )
 from cardsvc.db.uow import UnitOfWork, make_session_factory
 
@@ -110,6 +116,115 @@ def test_employment_registration_needs_its_fields(
     )
     with pytest.raises(IntegrityError, match="employment_fields"):
         _add(session_factory, incomplete)
+
+
+def test_only_an_ended_employment_says_why_and_not_before_it_began(
+    session_factory: sessionmaker[Session], add_person: AddPerson
+) -> None:
+    person_id, employer_id = _person_and_employer(session_factory, add_person)
+    job = _registration(
+        person_id, RegistrationKind.EMPLOYMENT, RegistrationStatus.CLOSED, employer_id
+    )
+    job.end_date = NOW.date() + timedelta(days=20)
+    job.separation_reason = SeparationReason.DISMISSED
+    _add(session_factory, job)
+    spell = _registration(person_id, RegistrationKind.UNEMPLOYMENT)
+    spell.separation_reason = SeparationReason.DISMISSED
+    with pytest.raises(IntegrityError, match="separation_fields"):
+        _add(session_factory, spell)
+    early = _registration(
+        person_id, RegistrationKind.EMPLOYMENT, RegistrationStatus.CLOSED, employer_id
+    )
+    early.end_date = NOW.date() - timedelta(days=1)
+    with pytest.raises(IntegrityError, match="end_date"):
+        _add(session_factory, early)
+
+
+def test_one_active_relation_per_person_and_scheme(
+    session_factory: sessionmaker[Session], add_person: AddPerson
+) -> None:
+    person_id, _ = _person_and_employer(session_factory, add_person)
+
+    def relation(scheme: Scheme, status: RelationStatus) -> InsuranceRelation:
+        ended = status is RelationStatus.ENDED
+        return InsuranceRelation(
+            person_id=person_id,
+            scheme=scheme,
+            status=status,
+            start_date=date(2020, 1, 1),
+            end_date=date(2021, 1, 1) if ended else None,
+        )
+
+    _add(
+        session_factory,
+        relation(Scheme.RESIDENT_MEDICAL, RelationStatus.ACTIVE),
+        relation(Scheme.RESIDENT_MEDICAL, RelationStatus.ENDED),
+        relation(Scheme.RESIDENT_MEDICAL, RelationStatus.ENDED),
+        relation(Scheme.RESIDENT_PENSION, RelationStatus.ACTIVE),
+    )
+    with pytest.raises(IntegrityError, match=r"uq_insurance_relations_one_active|UNIQUE"):
+        _add(session_factory, relation(Scheme.RESIDENT_MEDICAL, RelationStatus.ACTIVE))
+    with UnitOfWork(session_factory) as uow:
+        active = uow.session.scalars(
+            select(InsuranceRelation.scheme).where(
+                InsuranceRelation.person_id == person_id,
+                InsuranceRelation.status == RelationStatus.ACTIVE,
+            )
+        ).all()
+    assert sorted(active) == [Scheme.RESIDENT_MEDICAL, Scheme.RESIDENT_PENSION]
+
+
+def test_only_a_cancelled_card_has_a_cancellation_reason(
+    session_factory: sessionmaker[Session], add_person: AddPerson, add_card: AddCard
+) -> None:
+    with UnitOfWork(session_factory) as uow:
+        card = add_card(uow.session, add_person(uow.session))
+        card_id = card.id
+    with pytest.raises(IntegrityError, match="cancellation_reason_state"):
+        _set_reason(session_factory, card_id, CancellationReason.DEATH)
+    with UnitOfWork(session_factory) as uow:
+        found = uow.session.get(Card, card_id)
+        assert found is not None
+        found.state = CardState.CANCELLED
+        found.cancellation_reason = CancellationReason.EMIGRATION
+    with UnitOfWork(session_factory) as uow:
+        stored = uow.session.get(Card, card_id)
+        assert stored is not None
+        assert stored.cancellation_reason is CancellationReason.EMIGRATION
+
+
+def test_prior_months_are_one_row_per_scheme_and_never_negative(
+    session_factory: sessionmaker[Session], add_person: AddPerson
+) -> None:
+    person_id, _ = _person_and_employer(session_factory, add_person)
+
+    def prior(months: int, before: int = 202301) -> PriorContribution:
+        return PriorContribution(
+            person_id=person_id,
+            scheme=Scheme.EMPLOYEE_PENSION,
+            months=months,
+            before_month=before,
+        )
+
+    _add(session_factory, prior(120))
+    with pytest.raises(IntegrityError):
+        _add(session_factory, prior(12))
+    with pytest.raises(IntegrityError, match="months"):
+        _add(session_factory, replace_scheme(prior(-1), Scheme.UNEMPLOYMENT))
+    with pytest.raises(IntegrityError, match="before_month"):
+        _add(session_factory, replace_scheme(prior(1, before=202313), Scheme.UNEMPLOYMENT))
+
+
+def _set_reason(factory: sessionmaker[Session], card_id: int, reason: CancellationReason) -> None:
+    with UnitOfWork(factory) as uow:
+        found = uow.session.get(Card, card_id)
+        assert found is not None
+        found.cancellation_reason = reason
+
+
+def replace_scheme(row: PriorContribution, scheme: Scheme) -> PriorContribution:
+    row.scheme = scheme
+    return row
 
 
 def _set_state(factory: sessionmaker[Session], card: Card, state: CardState) -> None:

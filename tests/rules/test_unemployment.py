@@ -4,7 +4,12 @@ import pytest
 
 from cardsvc.rules.config import RulesConfig
 from cardsvc.rules.errors import RuleInputError
-from cardsvc.rules.unemployment import duration_for_months_paid, unemployment_benefit
+from cardsvc.rules.unemployment import (
+    SeparationReason,
+    duration_for_months_paid,
+    ended_involuntarily,
+    unemployment_benefit,
+)
 
 CONFIG = RulesConfig(minimum_wage_fen=201_000, unemployment_benefit_bp=9_000)
 
@@ -141,3 +146,32 @@ def test_bad_input(months: int, carried: int, field: str) -> None:
             carried_over_months=carried,
         )
     assert info.value.field == field
+
+
+SEPARATIONS = {
+    SeparationReason.CONTRACT_EXPIRED: True,
+    SeparationReason.DISMISSED: True,
+    SeparationReason.EMPLOYER_CLOSED: True,
+    SeparationReason.EMPLOYER_AT_FAULT: True,
+    SeparationReason.MUTUAL_EMPLOYER_PROPOSED: True,
+    SeparationReason.MUTUAL_EMPLOYEE_PROPOSED: False,
+    SeparationReason.RESIGNED: False,
+    SeparationReason.RETIRED: False,
+}
+"""失业保险金申领发放办法 art. 4: True = not of the person's own will."""
+
+
+@pytest.mark.parametrize(("reason", "involuntary"), SEPARATIONS.items())
+def test_separation_reasons_by_art_4(reason: SeparationReason, involuntary: bool) -> None:
+    assert ended_involuntarily(reason) is involuntary
+
+
+def test_every_separation_reason_is_in_the_table() -> None:
+    """A new reason must be placed on one side in the table above."""
+    assert set(SEPARATIONS) == set(SeparationReason)
+
+
+def test_a_separation_reason_must_be_one() -> None:
+    with pytest.raises(RuleInputError) as info:
+        ended_involuntarily("dismissed")  # type: ignore[arg-type]
+    assert info.value.field == "separation_reason"

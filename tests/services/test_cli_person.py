@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
-from services_city import City, make_ssn
+from services_city import EMPLOYER_CODE, City, make_ssn
 
 from cardsvc.cli.main import main
-from cardsvc.db.models import ItemCode, Outcome
+from cardsvc.db.models import ContractType, ItemCode, Outcome, SeparationReason
+from cardsvc.services.items import registrations
 from cardsvc.services.views import mask_ssn
 
 
@@ -74,3 +77,37 @@ def test_person_missing_or_out_of_scope_exits_1(
     code = main(["person", city.ssns["zhang"], "--database", _url(city), "--as", "nobody"])
     assert code == 1
     assert "no active operator 'nobody'" in capsys.readouterr().err
+
+
+def test_person_shows_why_the_last_employment_ended(
+    city: City, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clerk = city.ops["clerk_s1"]
+    today = city.ctx.today()
+    registrations.register_employment(
+        city.ctx,
+        clerk,
+        city.ssns["zhang"],
+        employer_credit_code=EMPLOYER_CODE,
+        start_date=date(2023, 1, 1),
+        contract_type=ContractType.FIXED_TERM,
+        idempotency_key="r01",
+    )
+    registrations.register_unemployment(
+        city.ctx,
+        clerk,
+        city.ssns["zhang"],
+        able_to_work=True,
+        willing_to_work=True,
+        employment_ended_on=today,
+        separation_reason=SeparationReason.EMPLOYER_CLOSED,
+        idempotency_key="r02",
+    )
+    code = main(["person", city.ssns["zhang"], "--database", _url(city)])
+    out = capsys.readouterr().out
+    assert code == 0
+    section = out[out.index("E05 last ended employment") :]
+    assert "枣庄机械厂" in section
+    assert "2023-01-01" in section
+    assert today.isoformat() in section
+    assert "employer_closed" in section

@@ -24,11 +24,14 @@ from cardsvc.db.models import (
     Card,
     CardState,
     IdempotencyRecord,
+    InsuranceRelation,
     ItemCode,
     Outcome,
     Registration,
     RegistrationKind,
     RegistrationStatus,
+    RelationStatus,
+    Scheme,
 )
 from cardsvc.rules.card_lifecycle import CardAction
 from cardsvc.services import codec
@@ -109,6 +112,33 @@ def test_two_loss_reports_race_on_one_card(city: City) -> None:
     assert (card.state, card.version) == (CardState.TEMPORARILY_LOST, 2)
     c01 = [e.outcome for e in city.journal() if e.item is ItemCode.C01]
     assert sorted(c01) == [Outcome.OK, Outcome.REFUSED]
+    _journal_ok(city)
+
+
+def test_two_sites_enrol_the_same_person_in_resident_medical_at_once(city: City) -> None:
+    """One active relation per person and scheme, whichever site or key sends it."""
+
+    def at(operator: str, key: str) -> Callable[[], Any]:
+        return lambda: registrations.enrol_resident_medical(
+            city.ctx, city.ops[operator], city.ssns["zhang"], idempotency_key=key
+        )
+
+    results = _race(at("clerk_s1", "a"), at("clerk_t", "b"))
+
+    done = [r for r in results if isinstance(r, registrations.Enrolled)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert (len(done), len(refused)) == (1, 1), results
+    assert refused[0].current == "enrolled"
+    active = city.scalars(
+        select(InsuranceRelation).where(
+            InsuranceRelation.person_id == city.persons["zhang"],
+            InsuranceRelation.scheme == Scheme.RESIDENT_MEDICAL,
+            InsuranceRelation.status == RelationStatus.ACTIVE,
+        )
+    )
+    assert [r.id for r in active] == [done[0].relation_id]
+    r04 = [e.outcome for e in city.journal() if e.item is ItemCode.R04]
+    assert sorted(r04) == [Outcome.OK, Outcome.REFUSED]
     _journal_ok(city)
 
 

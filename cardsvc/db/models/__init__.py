@@ -16,6 +16,7 @@ from cardsvc.db.models.base import NAMING_CONVENTION, Base, UtcDateTime, utc_now
 from cardsvc.db.models.cards import Card
 from cardsvc.db.models.enums import (
     Benefit,
+    CancellationReason,
     CardState,
     ChangeField,
     ChangeStatus,
@@ -32,6 +33,7 @@ from cardsvc.db.models.enums import (
     RetirementCategory,
     Role,
     Scheme,
+    SeparationReason,
     Sex,
     SiteLevel,
 )
@@ -42,6 +44,7 @@ from cardsvc.db.models.insurance import (
     PensionAccountYear,
     PensionCertification,
     PensionEntitlement,
+    PriorContribution,
 )
 from cardsvc.db.models.people import Employer, Person
 from cardsvc.db.models.records import DailyLedger, IdempotencyRecord, JournalEntry, JournalHead
@@ -54,6 +57,7 @@ __all__ = [
     "Base",
     "Benefit",
     "BenefitPayment",
+    "CancellationReason",
     "Card",
     "CardChallenge",
     "CardSession",
@@ -83,6 +87,7 @@ __all__ = [
     "PensionCertification",
     "PensionEntitlement",
     "Person",
+    "PriorContribution",
     "RateCounter",
     "Registration",
     "RegistrationKind",
@@ -92,6 +97,7 @@ __all__ = [
     "Role",
     "RoleSet",
     "Scheme",
+    "SeparationReason",
     "Sex",
     "Site",
     "SiteLevel",

@@ -18,7 +18,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cardsvc.db.models.base import Base, UtcDateTime, enum_type
-from cardsvc.db.models.enums import CardState
+from cardsvc.db.models.enums import CancellationReason, CardState
 
 
 class Card(Base):
@@ -29,13 +29,18 @@ class Card(Base):
     `ssn` is the number personalised on the card (the person's SSN may change
     later). `version` is SQLAlchemy's version counter: an UPDATE of a card
     that another transaction changed since it was read raises
-    `sqlalchemy.orm.exc.StaleDataError`.
+    `sqlalchemy.orm.exc.StaleDataError`. `cancellation_reason` says why a cancelled
+    card was cancelled (C08); it is NULL on every other card, and on cards cancelled
+    before migration 0004 recorded it.
     """
 
     __tablename__ = "cards"
     __table_args__ = (
         CheckConstraint("generation IN (1, 2, 3)", name="generation"),
         CheckConstraint("expires_on > issued_on", name="validity"),
+        CheckConstraint(
+            "cancellation_reason IS NULL OR state = 'cancelled'", name="cancellation_reason_state"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -53,6 +58,9 @@ class Card(Base):
     )
     application_blocked: Mapped[bool] = mapped_column(
         Boolean, default=False, server_default=false()
+    )
+    cancellation_reason: Mapped[CancellationReason | None] = mapped_column(
+        enum_type(CancellationReason, "cancellation_reason")
     )
     replaces_card_id: Mapped[int | None] = mapped_column(ForeignKey("cards.id"))
     version: Mapped[int] = mapped_column(Integer)

@@ -1,7 +1,8 @@
 """The codes stored in the database. Values are what the columns hold; never renumber them.
 
 Adding a member needs a migration (the columns carry CHECK constraints).
-`CardState` and `RetirementCategory` are the rules' own enums (cardsvc.rules),
+`CardState`, `RetirementCategory` and `SeparationReason` are the rules' own enums
+(cardsvc.rules),
 re-exported here so that the models and the rules share one definition.
 """
 
@@ -11,9 +12,11 @@ from enum import StrEnum
 
 from cardsvc.rules.card_lifecycle import CardState
 from cardsvc.rules.retirement import RetirementCategory
+from cardsvc.rules.unemployment import SeparationReason
 
 __all__ = [
     "Benefit",
+    "CancellationReason",
     "CardState",
     "ChangeField",
     "ChangeStatus",
@@ -30,6 +33,7 @@ __all__ = [
     "RetirementCategory",
     "Role",
     "Scheme",
+    "SeparationReason",
     "Sex",
     "SiteLevel",
 ]
@@ -103,6 +107,13 @@ class ContractType(StrEnum):
     OPEN_ENDED = "open_ended"
     TASK_BASED = "task_based"  # 以完成一定工作任务为期限
     PART_TIME = "part_time"  # 非全日制
+
+
+class CancellationReason(StrEnum):
+    """Why a card was cancelled (C08, 注销)."""
+
+    DEATH = "death"
+    EMIGRATION = "emigration"
 
 
 class Channel(StrEnum):

@@ -26,16 +26,29 @@ from cardsvc.db.models.base import Base, UtcDateTime, enum_type
 from cardsvc.db.models.enums import Benefit, Channel, RelationStatus, Scheme
 
 # A month is stored as the integer YYYYMM.
+_ACTIVE = text("status = 'active'")
 _MONTH_CHECK = "{col} BETWEEN 190001 AND 999912 AND {col} % 100 BETWEEN 1 AND 12"
 
 
 class InsuranceRelation(Base):
-    """Person × scheme participation, with the employer that insures them (if any)."""
+    """Person × scheme participation, with the employer that insures them (if any).
+
+    At most one ACTIVE relation per person and scheme (partial unique index
+    `uq_insurance_relations_one_active_per_scheme`, on both engines).
+    """
 
     __tablename__ = "insurance_relations"
     __table_args__ = (
         CheckConstraint("end_date IS NULL OR end_date >= start_date", name="dates"),
         Index("ix_insurance_relations_person_scheme", "person_id", "scheme"),
+        Index(
+            "uq_insurance_relations_one_active_per_scheme",
+            "person_id",
+            "scheme",
+            unique=True,
+            postgresql_where=_ACTIVE,
+            sqlite_where=_ACTIVE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -48,7 +61,12 @@ class InsuranceRelation(Base):
 
 
 class Contribution(Base):
-    """One month's contribution of a person to a scheme (base and both parts in fen)."""
+    """One month's contribution of a person to a scheme (base and both parts in fen).
+
+    `paid_on` is the day it was paid, where that matters and is known: the yearly
+    resident schemes (resident medical covers the next year only when paid in the
+    collection period). Monthly employee contributions leave it NULL.
+    """
 
     __tablename__ = "contributions"
     __table_args__ = (
@@ -69,6 +87,28 @@ class Contribution(Base):
     employer_part_fen: Mapped[int] = mapped_column(BigInteger)
     personal_part_fen: Mapped[int] = mapped_column(BigInteger)
     employer_id: Mapped[int | None] = mapped_column(ForeignKey("employers.id"), index=True)
+    paid_on: Mapped[date | None] = mapped_column(Date)
+
+
+class PriorContribution(Base):
+    """Months a person paid into a scheme before the monthly detail on record begins.
+
+    Contribution rows are kept for a window of recent years; older months paid are
+    summed here (one row per person and scheme). `before_month` (YYYYMM) is the
+    first month of the detail: the months counted here all lie before it, so
+    months paid = `months` + the distinct detail months from `before_month` on.
+    """
+
+    __tablename__ = "prior_contribution_months"
+    __table_args__ = (
+        CheckConstraint("months >= 0", name="months"),
+        CheckConstraint(_MONTH_CHECK.format(col="before_month"), name="before_month"),
+    )
+
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"), primary_key=True)
+    scheme: Mapped[Scheme] = mapped_column(enum_type(Scheme, "scheme"), primary_key=True)
+    months: Mapped[int] = mapped_column(Integer)
+    before_month: Mapped[int] = mapped_column(Integer)
 
 
 class PensionAccountYear(Base):

@@ -8,7 +8,12 @@ from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cardsvc.db.models.base import Base, UtcDateTime, enum_type
-from cardsvc.db.models.enums import ContractType, RegistrationKind, RegistrationStatus
+from cardsvc.db.models.enums import (
+    ContractType,
+    RegistrationKind,
+    RegistrationStatus,
+    SeparationReason,
+)
 
 _OPEN = text("status = 'open'")
 
@@ -19,6 +24,10 @@ class Registration(Base):
     The database refuses a second OPEN registration of the same kind for a
     person (partial unique index `uq_registrations_one_open_per_kind`, on both
     engines), whichever site or channel sends it.
+
+    A closed employment registration may say when and why the employment ended
+    (`end_date`, `separation_reason`): B01 reads the reason to decide whether it
+    ended not of the person's own will.
     """
 
     __tablename__ = "registrations"
@@ -44,6 +53,13 @@ class Registration(Base):
             "OR (status = 'closed' AND closed_at IS NOT NULL)",
             name="closed_at",
         ),
+        CheckConstraint(
+            "kind = 'employment' OR (end_date IS NULL AND separation_reason IS NULL)",
+            name="separation_fields",
+        ),
+        CheckConstraint(
+            "end_date IS NULL OR start_date IS NULL OR end_date >= start_date", name="end_date"
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -60,6 +76,11 @@ class Registration(Base):
     start_date: Mapped[date | None] = mapped_column(Date)
     contract_type: Mapped[ContractType | None] = mapped_column(
         enum_type(ContractType, "contract_type")
+    )
+    end_date: Mapped[date | None] = mapped_column(Date)
+    """The employment's last day, when it ended."""
+    separation_reason: Mapped[SeparationReason | None] = mapped_column(
+        enum_type(SeparationReason, "separation_reason")
     )
     # unemployment registration: the employment-and-entrepreneurship certificate number
     certificate_no: Mapped[str | None] = mapped_column(String(32), index=True)

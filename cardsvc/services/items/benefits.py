@@ -3,16 +3,21 @@
 Every decision carries the ``rule`` and ``reasons`` of the cardsvc.rules function that
 made it.
 
-Record gaps worked around here (migrations wanted, see the package README notes):
+What the records decide, and the fall-backs for records that predate them:
 
-* B01 needs to know whether the employment ended *not* of the person's own will; no
-  column records it. The caller may pass ``ended_involuntarily``; without it the
-  decision assumes involuntary and is marked ``provisional`` with a reason saying a
-  counter must confirm it.
-* B04's resident scheme needs the day each payment was made; contributions record
-  only a month. A resident-medical contribution row's ``month`` is read as the month
-  it was paid: paid from the collection period's start month on, it covers the next
+* B01 reads why the employment ended from the person's last closed employment
+  registration (``separation_reason``, cardsvc.rules.unemployment): the record
+  decides, and a caller's ``ended_involuntarily`` that contradicts it is refused.
+  (The reason is recorded by R02 when it closes the employment registration.)
+  Without a recorded reason the caller may pass ``ended_involuntarily``; without
+  either the decision assumes involuntary and is marked ``provisional`` with a
+  reason saying a counter must confirm it.
+* B04's resident scheme needs the day each payment was made: a resident-medical
+  contribution's ``paid_on``. A row without it is read by its ``month`` as the
+  month paid: paid from the collection period's start month on, it covers the next
   year; paid earlier in a year, that year (late, so not active).
+* Months paid (B01, B03) include the months summed before the monthly detail
+  (``prior_contribution_months``).
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from cardsvc.db.models import (
     RegistrationKind,
     RetirementCategory,
     Scheme,
+    SeparationReason,
 )
 from cardsvc.rules.certification import CertificationState, certify
 from cardsvc.rules.config import RulesConfig
@@ -44,7 +50,7 @@ from cardsvc.rules.medical import (
 from cardsvc.rules.months import YearMonth
 from cardsvc.rules.resident_pension import resident_pension_eligibility
 from cardsvc.rules.retirement import retirement_eligibility as retirement_rule
-from cardsvc.rules.unemployment import unemployment_benefit
+from cardsvc.rules.unemployment import SEPARATION_RULE, ended_involuntarily, unemployment_benefit
 from cardsvc.services.actors import Actor, Subject
 from cardsvc.services.ages import retirement_category
 from cardsvc.services.context import ServiceContext
@@ -52,6 +58,7 @@ from cardsvc.services.errors import Conflict, ValidationFailed
 from cardsvc.services.queries import (
     active_relation,
     entitlements,
+    last_closed_employment,
     latest_paid_month,
     months_paid,
     open_registration,
@@ -68,6 +75,8 @@ class UnemploymentEligibility:
     eligible: bool
     provisional: bool
     """True when eligibility rests on an unconfirmed "ended involuntarily"."""
+    separation_reason: SeparationReason | None
+    """Why the last employment ended, as recorded (None: not recorded)."""
     rule: str
     reasons: tuple[str, ...]
     months_paid: int
@@ -99,18 +108,33 @@ def unemployment_benefit_eligibility(
             and e.scheme in (Scheme.EMPLOYEE_PENSION, Scheme.RESIDENT_PENSION)
             for e in entitlements(call.session, person.id)
         )
-        assumed = ended_involuntarily is None
+        ended = last_closed_employment(
+            call.session,
+            person.id,
+            closed_by=registration.opened_at if registration is not None else None,
+        )
+        recorded = ended.separation_reason if ended is not None else None
+        involuntary = ended_involuntarily_from(recorded, ended_involuntarily)
         decision = unemployment_benefit(
             months_paid=paid,
-            ended_involuntarily=True if assumed else bool(ended_involuntarily),
+            ended_involuntarily=involuntary,
             registered_unemployed=registered,
             seeking_work=registered,
             drawing_pension=drawing,
             config=call.config,
         )
         reasons = decision.reasons
-        provisional = assumed and decision.eligible
-        if provisional:
+        provisional = recorded is None and ended_involuntarily is None and decision.eligible
+        if recorded is not None:
+            ended_on = ended.end_date if ended is not None else None
+            when = f" on {ended_on.isoformat()}" if ended_on is not None else ""
+            reasons = (
+                *reasons,
+                f"the employment ended{when}: {recorded.value}, recorded on the employment "
+                f"registration — {'not ' if involuntary else ''}of the person's own will "
+                f"({SEPARATION_RULE})",
+            )
+        elif provisional:
             reasons = (
                 *reasons,
                 "why the employment ended is not recorded: assumed not of the person's own "
@@ -121,6 +145,7 @@ def unemployment_benefit_eligibility(
             person=person_summary(actor, person),
             eligible=decision.eligible,
             provisional=provisional,
+            separation_reason=recorded,
             rule=decision.rule,
             reasons=reasons,
             months_paid=paid,
@@ -131,6 +156,25 @@ def unemployment_benefit_eligibility(
         )
 
     return run_read(ctx, actor, ItemCode.B01, body)
+
+
+def ended_involuntarily_from(recorded: SeparationReason | None, given: bool | None) -> bool:
+    """B01's "ended not of the person's own will": the record, else the caller, else assumed.
+
+    A caller's answer that contradicts the recorded reason is refused: the record
+    decides.
+    """
+    if recorded is None:
+        return True if given is None else given
+    involuntary = ended_involuntarily(recorded)
+    if given is not None and given is not involuntary:
+        raise ValidationFailed(
+            "ended_involuntarily",
+            f"the employment registration records why it ended ({recorded.value}: "
+            f"{'not ' if involuntary else ''}of the person's own will) and decides: "
+            "omit this field",
+        )
+    return involuntary
 
 
 # -- B02 pension qualification certification ------------------------------------------
@@ -388,6 +432,22 @@ class MedicalInsuranceStatus:
         return self.employee.active or self.resident.active
 
 
+def resident_payment(
+    month: int, paid_on: date | None, config: RulesConfig
+) -> ResidentMedicalPayment:
+    """A resident-medical contribution row (YYYYMM, paid_on) as a payment.
+
+    The year covered is the row's: the month's year, or the next one when the month
+    lies from the collection period's start month on. With ``paid_on`` recorded that
+    day decides whether it was paid in time; without, the month stands for it
+    (:func:`resident_payment_of_month`).
+    """
+    estimated = resident_payment_of_month(YearMonth.parse(f"{month:06d}"), config)
+    if paid_on is None:
+        return estimated
+    return ResidentMedicalPayment(coverage_year=estimated.coverage_year, paid_on=paid_on)
+
+
 def resident_payment_of_month(month: YearMonth, config: RulesConfig) -> ResidentMedicalPayment:
     """Read a resident-medical contribution month as a payment (see the module doc)."""
     start = config.resident_medical_collection_start
@@ -406,15 +466,13 @@ def medical_insurance_status(
         person = call.person(subject)
         latest = latest_paid_month(call.session, person.id, Scheme.EMPLOYEE_MEDICAL)
         employee = employee_medical_status(latest_paid_month=latest, today=call.today)
-        months = call.session.execute(
-            select(Contribution.month).where(
+        rows = call.session.execute(
+            select(Contribution.month, Contribution.paid_on).where(
                 Contribution.person_id == person.id,
                 Contribution.scheme == Scheme.RESIDENT_MEDICAL,
             )
-        ).scalars()
-        payments = [
-            resident_payment_of_month(YearMonth.parse(f"{m:06d}"), call.config) for m in months
-        ]
+        ).all()
+        payments = [resident_payment(month, paid_on, call.config) for month, paid_on in rows]
         resident = resident_medical_status(payments=payments, today=call.today, config=call.config)
         result = MedicalInsuranceStatus(
             person=person_summary(actor, person),

@@ -25,7 +25,14 @@ from datetime import date, datetime, timedelta
 
 from sqlalchemy import or_, select
 
-from cardsvc.db.models import Card, ChangeStatus, ItemCode, PendingChange, Role
+from cardsvc.db.models import CancellationReason as CancellationReason  # noqa: PLC0414 (API)
+from cardsvc.db.models import (
+    Card,
+    ChangeStatus,
+    ItemCode,
+    PendingChange,
+    Role,
+)
 from cardsvc.idcheck import is_valid_card_number
 from cardsvc.rules.card_lifecycle import CardAction, CardState, on_hotlist, transition
 from cardsvc.rules.errors import IllegalTransition
@@ -44,13 +51,6 @@ CARD_ID_CODE = re.compile(r"[0-9A-F]{32}")
 CARD_VALIDITY_YEARS = 10
 HOTLIST_OVERLAP = timedelta(minutes=2)
 """How far back the next incremental hotlist request starts (see :func:`hotlist`)."""
-
-
-class CancellationReason(enum.StrEnum):
-    """Why a card is cancelled (C08, 注销)."""
-
-    DEATH = "death"
-    EMIGRATION = "emigration"
 
 
 class PinEvent(enum.StrEnum):
@@ -76,7 +76,13 @@ def _require_id_checked(id_checked: object, what: str) -> None:
         raise ValidationFailed("id_checked", f"{what} needs the holder's ID document checked")
 
 
-def _apply(call: Call, card: Card, action: CardAction) -> CardStateChanged:
+def _apply(
+    call: Call,
+    card: Card,
+    action: CardAction,
+    *,
+    cancellation: CancellationReason | None = None,
+) -> CardStateChanged:
     current = call.effective_state(card)
     try:
         moved = transition(current.state, action)
@@ -84,6 +90,8 @@ def _apply(call: Call, card: Card, action: CardAction) -> CardStateChanged:
         raise Conflict(str(exc), current=exc.current_state.value) from None
     card.state = moved.to_state
     card.state_changed_at = call.now
+    if cancellation is not None:
+        card.cancellation_reason = cancellation
     call.session.flush()  # the version check: StaleDataError if another transaction won
     call.note(card_from=moved.from_state, card_to=moved.to_state)
     return CardStateChanged(
@@ -230,7 +238,7 @@ def cancel_card(
         card, _person = call.card(card_number, None)
         call.idempotent({"card": card.id, "action": CardAction.CANCEL, "reason": why})
         call.note(reason=why)
-        return _apply(call, card, CardAction.CANCEL)
+        return _apply(call, card, CardAction.CANCEL, cancellation=why)
 
     return run_write(
         ctx, actor, ItemCode.C08, body, key=idempotency_key, result_type=CardStateChanged

@@ -28,11 +28,13 @@ from cardsvc.db.models import (
     RegistrationStatus,
     RelationStatus,
     Scheme,
+    SeparationReason,
 )
 from cardsvc.rules.months import YearMonth
 from cardsvc.services.actors import Actor, Subject
 from cardsvc.services.context import ServiceContext
 from cardsvc.services.errors import ValidationFailed
+from cardsvc.services.queries import last_closed_employment
 from cardsvc.services.runner import Call, run_read
 from cardsvc.services.views import PersonSummary, person_summary
 
@@ -107,6 +109,8 @@ class ContributionLine:
     employer_part_fen: int
     personal_part_fen: int
     employer_name: str | None
+    paid_on: date | None = None
+    """The day paid, where recorded (the yearly resident schemes)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +161,7 @@ def contribution_history(
                 employer_part_fen=c.employer_part_fen,
                 personal_part_fen=c.personal_part_fen,
                 employer_name=employer,
+                paid_on=c.paid_on,
             )
             for c, employer in rows
         )
@@ -323,6 +328,10 @@ class RegistrationView:
     start_date: date | None
     contract_type: ContractType | None
     certificate_no: str | None
+    end_date: date | None = None
+    """An ended employment's last day, where recorded."""
+    separation_reason: SeparationReason | None = None
+    """Why an ended employment ended, where recorded."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -331,6 +340,8 @@ class EmploymentStatusResult:
     employment_status: EmploymentStatus
     open_registrations: tuple[RegistrationView, ...]
     """At most one open registration of each kind."""
+    last_ended_employment: RegistrationView | None = None
+    """The most recently closed employment registration (when and why it ended)."""
 
 
 def registration_view(registration: Registration, employer_name: str | None) -> RegistrationView:
@@ -345,6 +356,8 @@ def registration_view(registration: Registration, employer_name: str | None) -> 
         start_date=registration.start_date,
         contract_type=registration.contract_type,
         certificate_no=registration.certificate_no,
+        end_date=registration.end_date,
+        separation_reason=registration.separation_reason,
     )
 
 
@@ -365,11 +378,21 @@ def employment_status(
             .order_by(Registration.kind, Registration.id)
         ).all()
         views = tuple(registration_view(reg, employer) for reg, employer in rows)
+        ended = last_closed_employment(call.session, person.id)
+        ended_view = None
+        if ended is not None:
+            employer = (
+                call.session.get(Employer, ended.employer_id)
+                if ended.employer_id is not None
+                else None
+            )
+            ended_view = registration_view(ended, employer.name if employer else None)
         call.note(rows=len(views))
         return EmploymentStatusResult(
             person=person_summary(actor, person),
             employment_status=person.employment_status,
             open_registrations=views,
+            last_ended_employment=ended_view,
         )
 
     return run_read(ctx, actor, ItemCode.E05, body)

@@ -7,7 +7,9 @@ Every function here is a write: it takes an ``idempotency_key``.
 * R02 unemployment registration: working age, able and willing to work, not employed;
   gives an employment-and-entrepreneurship certificate number. An open employment
   registration is closed by giving ``employment_ended_on`` (the clerk saw the
-  termination papers); without it the person counts as employed and is refused.
+  termination papers); without it the person counts as employed and is refused. The
+  day and, when given, ``separation_reason`` (why it ended: B01 reads it) are
+  recorded on the employment registration it closes.
 * R03 / R04: resident pension / resident medical enrolment (refused when already
   enrolled, or insured in the matching employee scheme).
 * R05: phone and address change at once; a name or ID-number change becomes a
@@ -44,6 +46,7 @@ from cardsvc.db.models import (
     RelationStatus,
     Role,
     Scheme,
+    SeparationReason,
 )
 from cardsvc.idcheck import is_valid_ssn
 from cardsvc.services.actors import Actor, Subject
@@ -219,6 +222,7 @@ def register_unemployment(
     able_to_work: bool,
     willing_to_work: bool,
     employment_ended_on: date | None = None,
+    separation_reason: SeparationReason | None = None,
     idempotency_key: str,
 ) -> UnemploymentRegistered:
     """R02 (counter, kiosk): register as unemployed and get a certificate number."""
@@ -231,9 +235,23 @@ def register_unemployment(
             if employment_ended_on is None
             else _require_date("employment_ended_on", employment_ended_on)
         )
+        reason = _separation_reason(separation_reason)
+        if reason is not None and ended is None:
+            raise ValidationFailed(
+                "separation_reason",
+                "give it with employment_ended_on, the day the employment ended",
+            )
         person = call.person(subject)
         call.lock_person(person)  # before the key check: a same-key twin waits here
-        call.idempotent({"person": person.id, "able": able, "willing": willing, "ended": ended})
+        fingerprint: dict[str, object] = {
+            "person": person.id,
+            "able": able,
+            "willing": willing,
+            "ended": ended,
+        }
+        if reason is not None:  # absent from the fingerprint when not given, as before
+            fingerprint["reason"] = reason
+        call.idempotent(fingerprint)
         if not able:
             raise ValidationFailed("able_to_work", "registration needs a person able to work")
         if not willing:
@@ -267,6 +285,13 @@ def register_unemployment(
                 )
             employment.status = RegistrationStatus.CLOSED
             employment.closed_at = call.now
+            employment.end_date = ended
+            employment.separation_reason = reason
+        elif reason is not None:
+            raise ValidationFailed(
+                "separation_reason",
+                "the person has no open employment registration to record it on: omit it",
+            )
         elif person.employment_status is EmploymentStatus.EMPLOYED and ended is None:
             raise Conflict(
                 "the person is recorded as employed: give the day the employment ended "
@@ -301,6 +326,16 @@ def register_unemployment(
     return run_write(
         ctx, actor, ItemCode.R02, body, key=idempotency_key, result_type=UnemploymentRegistered
     )
+
+
+def _separation_reason(value: object) -> SeparationReason | None:
+    if value is None:
+        return None
+    try:
+        return SeparationReason(value)  # type: ignore[arg-type]
+    except ValueError:
+        choices = ", ".join(r.value for r in SeparationReason)
+        raise ValidationFailed("separation_reason", f"one of {choices}") from None
 
 
 # -- R03 / R04 resident enrolments ----------------------------------------------------
