@@ -23,7 +23,7 @@ from simulators.errors import SimulatorError
 # module of the command being run is imported, so `cardsvc sim` does not load FastAPI
 # or SQLAlchemy; a module may register several commands (reader: readers/watch/read/pin).
 COMMANDS: dict[str, tuple[str, str]] = {
-    "demo": ("cardsvc.cli.demo", "simulated readers on pcscd and a terminal reading the cards"),
+    "demo": ("cardsvc.cli.demo", "the service, simulated readers, a counter and a kiosk"),
     "sim": ("cardsvc.cli.sim", "run simulated cards and a PSAM in vpcd readers"),
     "readers": ("cardsvc.cli.reader", "list the readers and whether a card is in each"),
     "watch": ("cardsvc.cli.reader", "one line per reader or card event until interrupted"),
