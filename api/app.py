@@ -40,6 +40,7 @@ from api.routes import (
     registrations,
     sites,
 )
+from api.routing import ApiRouter
 from cardsvc import __version__
 from cardsvc.db import migrate, open_database
 from cardsvc.db.models import utc_now
@@ -106,7 +107,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     install_problem_handling(app)
     app.include_router(health.router())
-    v1 = APIRouter(prefix="/v1")
+    v1 = ApiRouter(prefix="/v1")
     for area in V1_AREAS:
         v1.include_router(area())
     app.include_router(v1)

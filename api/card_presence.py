@@ -23,16 +23,17 @@ The signature is stable: ``CardPresenceDep`` resolves to ``CardPresence | None``
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Header
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from api.context import ApiContext, get_context
 from api.errors import ApiError
 from api.problem_types import ProblemType
 from api.security import Principal, authenticate
-from cardsvc.db.models import CardChallenge, CardSession
+from cardsvc.db.models import Card, CardChallenge, CardSession, Person
 from cardsvc.services.actors import Actor, CardPresence, DeviceActor, OperatorActor
 
 CARD_SESSION_HEADER = "X-Card-Session"
@@ -62,30 +63,68 @@ def owner_filter(actor: Actor) -> dict[str, int | None]:
     return {"operator_id": None, "device_id": actor.device_id}
 
 
+def _owned(operator_id: int | None, device_id: int | None, actor: Actor) -> bool:
+    owner = owner_filter(actor)
+    return operator_id == owner["operator_id"] and device_id == owner["device_id"]
+
+
 def is_owner(row: CardSession | CardChallenge, actor: Actor) -> bool:
     """Whether `row` belongs to `actor` (sessions are never shared between callers)."""
     owner = owner_filter(actor)
     return row.operator_id == owner["operator_id"] and row.device_id == owner["device_id"]
 
 
-def resolve_presence(context: ApiContext, actor: Actor, session_id: str) -> CardPresence:
-    """The presence of the verified, live card session `session_id` of `actor`."""
+@dataclass(frozen=True, slots=True)
+class ResolvedPresence(CardPresence):
+    """A card presence with the ID numbers it stands for (read with the session)."""
+
+    ssns: frozenset[str] = frozenset()
+    """The card's ID number and its holder's current one (the same unless R05 changed it)."""
+
+
+def resolve_presence(context: ApiContext, actor: Actor, session_id: str) -> ResolvedPresence:
+    """The presence of the verified, live card session `session_id` of `actor`.
+
+    One statement: the session row with the card's and the holder's ID numbers.
+    """
     now = context.now()
-    with context.database.read_only_unit_of_work() as uow:
-        row = uow.session.execute(
-            select(CardSession).where(CardSession.id == session_id)
-        ).scalar_one_or_none()
-    if row is None or not is_owner(row, actor):
+    with context.single_statements(writes=False) as session:
+        found = session.execute(
+            select(
+                CardSession.operator_id,
+                CardSession.device_id,
+                CardSession.ended_at,
+                CardSession.expires_at,
+                CardSession.card_number,
+                CardSession.person_id,
+                CardSession.pin_verified,
+                Card.ssn,
+                Person.ssn,
+            )
+            .outerjoin(
+                Card,
+                and_(
+                    Card.card_number == CardSession.card_number,
+                    Card.person_id == CardSession.person_id,
+                ),
+            )
+            .outerjoin(Person, Person.id == CardSession.person_id)
+            .where(CardSession.id == session_id)
+        ).one_or_none()
+    if found is None or not _owned(found[0], found[1], actor):
         raise CardSessionRefused(
             "no verified card session with this id for this caller: present the card "
             "(POST /v1/card-sessions, then /proof)"
         )
-    if row.ended_at is not None:
+    (_op, _dev, ended_at, expires_at, card_number, person_id, pin_verified, card_ssn,
+     holder_ssn) = found  # fmt: skip
+    if ended_at is not None:
         raise CardSessionRefused("the card session has ended (card out): present the card again")
-    if row.expires_at <= now:
+    if expires_at <= now:
         raise CardSessionRefused("the card session has expired: present the card again")
-    return CardPresence(
-        card_number=row.card_number, person_id=row.person_id, pin_verified=row.pin_verified
+    ssns = frozenset({card_ssn, holder_ssn}) if card_ssn and holder_ssn else frozenset()
+    return ResolvedPresence(
+        card_number=card_number, person_id=person_id, pin_verified=pin_verified, ssns=ssns
     )
 
 
@@ -114,6 +153,7 @@ __all__ = [
     "CARD_SESSION_HEADER",
     "CardPresenceDep",
     "CardSessionRefused",
+    "ResolvedPresence",
     "card_presence",
     "resolve_presence",
 ]

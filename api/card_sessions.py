@@ -54,9 +54,9 @@ from sqlalchemy import Table, select, update
 from sqlalchemy.orm import Session
 
 from api.card_presence import is_owner, owner_filter
-from api.card_problems import CardProblem, CardProblemType
 from api.context import ApiContext
-from api.errors import ServiceUnavailable
+from api.errors import ApiError, ServiceUnavailable
+from api.problem_types import ProblemType
 from api.schemas.card_sessions import (
     ApduOut,
     CardCommandAction,
@@ -86,6 +86,7 @@ from cardsvc.db.models import (
     Person,
     Role,
 )
+from cardsvc.db.models.records import JournalEvent
 from cardsvc.rules import card_lifecycle
 from cardsvc.rules.card_lifecycle import CardState, TerminalAction, effective_state, on_hotlist
 from cardsvc.services.actors import Actor, DeviceActor, OperatorActor
@@ -98,9 +99,10 @@ logger = logging.getLogger(__name__)
 RANDOM_LEN: Final = 8
 WRONG_ANSWER: Final = "the answer to INTERNAL AUTHENTICATE is wrong"
 CARD_CHECK_ITEM: Final = ItemCode.E01
-"""The journal item of a refused (forged) card. The journal knows business items only;
-a card presentation opens the holder's enquiries, E01 first. (A dedicated journal code
-for card authentication would be better: it needs a migration.)"""
+"""The item a refused (forged) card's journal entry names: a card presentation opens
+the holder's enquiries, E01 first. The entry's own event code is
+``card_authentication`` (JournalEvent.CARD_AUTHENTICATION), so it is never mistaken
+for an E01 enquiry that was denied."""
 
 _ACTION_NAMES: Final = {
     TerminalAction.NONE: TerminalActionName.NONE,
@@ -306,14 +308,14 @@ def _consume(context: ApiContext, actor: Actor, session_id: str, proof: Proof) -
         if getattr(taken, "rowcount", 0) != 1:
             session.refresh(challenge)
             if challenge.used_at is not None:
-                raise CardProblem(
-                    CardProblemType.CHALLENGE_USED,
-                    "this challenge was answered already (or the session was ended): a "
+                raise ApiError(
+                    kind=ProblemType.CARD_CHALLENGE_USED,
+                    detail="this challenge was answered already (or the session was ended): a "
                     "replayed proof is refused; open a new card session",
                 )
-            raise CardProblem(
-                CardProblemType.CHALLENGE_EXPIRED,
-                "the challenge expired before the proof arrived: open a new card session",
+            raise ApiError(
+                kind=ProblemType.CARD_CHALLENGE_EXPIRED,
+                detail="the challenge expired before the proof arrived: open a new card session",
             )
         return challenge
 
@@ -343,8 +345,9 @@ def _journal_forged(
         device_id=actor.device_id if isinstance(actor, DeviceActor) else None,
         card_number=challenge.card_number,
         person_id=None,
-        detail={"event": "card_authentication", "problem": "forged-card", "reason": reason},
+        detail={"problem": "forged-card", "reason": reason},
         at=now,
+        event=JournalEvent.CARD_AUTHENTICATION,
     )
     logger.warning(
         "card %s refused as forged at %s: %s", challenge.card_number, actor.site_code, reason
@@ -369,7 +372,7 @@ def prove_card_session(
     challenge = _consume(context, actor, session_id, proof)
     answer_ok = _verify(sm, challenge, proof.answer)
     now = context.now()
-    refusal: CardProblem | None = None
+    refusal: ApiError | None = None
     result: VerifiedCardSession | None = None
     with context.database.unit_of_work() as uow:
         session = uow.session
@@ -380,9 +383,9 @@ def prove_card_session(
             reason = _forged_reason(card, challenge, answer_ok)
         if reason is not None:
             _journal_forged(session, actor, challenge, reason, now)
-            refusal = CardProblem(
-                CardProblemType.FORGED_CARD,
-                f"the card is refused: {reason} (a forged or foreign card); serve nothing",
+            refusal = ApiError(
+                kind=ProblemType.FORGED_CARD,
+                detail=f"the card is refused: {reason} (a forged or foreign card); serve nothing",
             )
         elif card is None:
             raise NotFound("card")
@@ -538,9 +541,9 @@ def issue_card_command(
         verified = session.get(CardSession, session_id)
         if verified is not None:
             if verified.ended_at is not None or verified.expires_at <= now:
-                raise CardProblem(
-                    CardProblemType.SESSION_EXPIRED,
-                    "the card session has ended or expired: present the card again",
+                raise ApiError(
+                    kind=ProblemType.CARD_SESSION_EXPIRED,
+                    detail="the card session has ended or expired: present the card again",
                 )
         elif req.action is not CardCommandAction.APPLICATION_UNBLOCK:
             raise Conflict(
@@ -548,9 +551,9 @@ def issue_card_command(
                 current="unverified",
             )
         elif challenge.used_at is not None or challenge.expires_at <= now:
-            raise CardProblem(
-                CardProblemType.SESSION_EXPIRED,
-                "the card session has ended or expired: present the card again",
+            raise ApiError(
+                kind=ProblemType.CARD_SESSION_EXPIRED,
+                detail="the card session has ended or expired: present the card again",
             )
         card = _card_of(session, challenge.card_number)
         if card is None or card.card_id_code != challenge.card_id_code:

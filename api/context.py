@@ -6,18 +6,26 @@ database) and keeps it on ``app.state.context``; nothing is global.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cached_property
 
 from fastapi import Request
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
 
 from api.errors import ServiceUnavailable
 from api.passwords import PasswordHasher
+from api.prune import Pruner
 from cardsvc.db import Database
 from cardsvc.db.models import utc_now
 from cardsvc.services.context import ServiceContext
 from cardsvc.settings import Settings
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -30,10 +38,54 @@ class ApiContext:
     """The newest migration revision the code knows (/readyz compares it)."""
     clock: Callable[[], datetime] = utc_now
     passwords: PasswordHasher = field(default_factory=PasswordHasher)
+    pruner: Pruner = field(default_factory=Pruner)
+    """Deletes expired tokens, sessions, records now and then (api.prune)."""
 
     def now(self) -> datetime:
         """The server clock, in UTC."""
         return self.clock().astimezone(UTC)
+
+    @cached_property
+    def _autocommit_sessions(self) -> sessionmaker[Session] | None:
+        engine = self.database.engine
+        if engine.dialect.name != "postgresql":
+            return None
+        return sessionmaker(
+            bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
+        )
+
+    @contextmanager
+    def single_statements(self, *, writes: bool) -> Iterator[Session]:
+        """A session for a few statements that need no transaction around them.
+
+        PostgreSQL: autocommit, so each statement is its own transaction and no
+        BEGIN/COMMIT round trips are spent (a row lock, e.g. of a rate counter, is
+        held only while its statement runs). SQLite: a unit of work (a write one when
+        `writes`), committed at the end, as SQLite statements cost no round trip.
+        """
+        factory = self._autocommit_sessions
+        if factory is None:
+            unit = (
+                self.database.unit_of_work() if writes else self.database.read_only_unit_of_work()
+            )
+            with unit as uow:
+                yield uow.session
+            return
+        with factory() as session:
+            yield session
+
+    def prune_if_due(self) -> None:
+        """Delete expired API state if this process has not done so for a while.
+
+        Never fails the request that happens to run it: a database error is logged.
+        """
+        if not self.pruner.due():
+            return
+        try:
+            with self.database.unit_of_work() as uow:
+                self.pruner.run(uow.session, now=self.now(), settings=self.settings)
+        except SQLAlchemyError as exc:
+            logger.warning("pruning expired API state failed (retried later): %s", exc)
 
     def service_context(self) -> ServiceContext:
         """The services' context on the same database and clock."""

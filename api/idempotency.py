@@ -42,12 +42,14 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import inspect
 import json
 import logging
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Request
 from sqlalchemy import delete, select, update
@@ -77,12 +79,22 @@ _UNSTORED_HEADERS = frozenset(
 
 
 @dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status_code: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class IdempotencyKey:
     """What a write route gets: the key, the caller's scope and the request fingerprint."""
 
     key: str
     scope: str
     request_hash: str
+    replay: StoredResponse | None = None
+    """Set when the key already holds this request's response: the endpoint wrapper
+    (see `_deferring_endpoint`) sends it instead of running the route."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,13 +103,6 @@ class _Claim:
     scope: str
     key: str
     token: str
-
-
-@dataclass(frozen=True, slots=True)
-class StoredResponse:
-    status_code: int
-    headers: list[tuple[str, str]]
-    body: bytes
 
 
 @dataclass
@@ -309,7 +314,15 @@ async def require_idempotency_key(
         )
     )
     if isinstance(outcome, StoredResponse):
-        raise IdempotentReplay(outcome)
+        route = request.scope.get("route")
+        if not getattr(getattr(route, "endpoint", None), _DEFERS_REPLAY, False):
+            raise IdempotentReplay(outcome)
+        # The route's own parameters are validated after its dependencies: its endpoint
+        # (wrapped by api.routing.ApiRouter) sends the replay only once they passed, so
+        # an invalid request gets its 422 even when key and body match a stored response.
+        return IdempotencyKey(
+            key=key, scope=principal.scope, request_hash=request_hash, replay=outcome
+        )
     slot.claim = outcome
     return IdempotencyKey(key=key, scope=principal.scope, request_hash=request_hash)
 
@@ -390,6 +403,40 @@ class IdempotencyMiddleware:
                 logger.warning("idempotency record of %s was taken over meanwhile", claim.scope)
         await send(start)
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+_DEFERS_REPLAY = "_cardsvc_defers_replay"
+
+
+def deferring_endpoint(call: Callable[..., Any]) -> Callable[..., Any]:
+    """`call`, answering a pending replay instead of running: FastAPI calls an endpoint
+    only after every parameter was validated. Idempotent on an already wrapped `call`."""
+    if getattr(call, _DEFERS_REPLAY, False):
+        return call
+
+    def check(arguments: dict[str, Any]) -> None:
+        for value in arguments.values():
+            if isinstance(value, IdempotencyKey) and value.replay is not None:
+                raise IdempotentReplay(value.replay)
+
+    if inspect.iscoroutinefunction(call):
+
+        @functools.wraps(call)
+        async def async_endpoint(*args: Any, **kwargs: Any) -> Any:
+            check(kwargs)
+            return await call(*args, **kwargs)
+
+        endpoint: Callable[..., Any] = async_endpoint
+    else:
+
+        @functools.wraps(call)
+        def sync_endpoint(*args: Any, **kwargs: Any) -> Any:
+            check(kwargs)
+            return call(*args, **kwargs)
+
+        endpoint = sync_endpoint
+    setattr(endpoint, _DEFERS_REPLAY, True)
+    return endpoint
 
 
 def install_idempotency(app: FastAPI) -> None:

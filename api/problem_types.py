@@ -5,6 +5,11 @@ domain is reserved (RFC 2606) and never resolves: the URIs are identifiers, not
 pages. Clients switch on ``type`` (never on ``title`` or ``detail``, which are for
 people). A slug, once published, keeps its meaning and its HTTP status.
 HTTP errors with no meaning beyond their status use ``about:blank`` (RFC 9457 §4.2.1).
+
+This is the one registry of problem types, the card-session ones included
+(``forged-card`` 403, ``card-challenge-used`` 409, ``card-challenge-expired`` 410,
+``card-session-expired`` 410); raise any of them as
+``ApiError(detail, kind=ProblemType.…)``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,11 @@ class ProblemType(StrEnum):
     RATE_LIMITED = "rate-limited"
     INTERNAL_ERROR = "internal-error"
     SERVICE_UNAVAILABLE = "service-unavailable"
+    # The card-session routes' own types (documented on those routes only):
+    FORGED_CARD = "forged-card"
+    CARD_CHALLENGE_USED = "card-challenge-used"
+    CARD_CHALLENGE_EXPIRED = "card-challenge-expired"
+    CARD_SESSION_EXPIRED = "card-session-expired"
 
     @property
     def uri(self) -> str:
@@ -51,6 +61,9 @@ class ProblemSpec:
     status: int
     title: str
     meaning: str
+    general: bool = True
+    """Listed for its status on every route that declares that status; False for the
+    types only some routes answer (they name them with `describe`)."""
 
 
 P = ProblemType
@@ -132,9 +145,41 @@ SPECS: dict[ProblemType, ProblemSpec] = {
         "Service unavailable",
         "the database cannot be reached or is not migrated; retry later",
     ),
+    P.FORGED_CARD: ProblemSpec(
+        403,
+        "The card is refused as forged",
+        "the card's answer does not verify, or the card is not the one recorded for its "
+        "card number: a forged or foreign card (journaled as event card_authentication); "
+        "serve nothing",
+        general=False,
+    ),
+    P.CARD_CHALLENGE_USED: ProblemSpec(
+        409,
+        "The challenge was answered already",
+        "a challenge is answered once (a replayed proof): start a new card session",
+        general=False,
+    ),
+    P.CARD_CHALLENGE_EXPIRED: ProblemSpec(
+        410,
+        "The challenge has expired",
+        "the proof came after the challenge's expires_at: start a new card session",
+        general=False,
+    ),
+    P.CARD_SESSION_EXPIRED: ProblemSpec(
+        410,
+        "The card session is over",
+        "the card session ended (card out) or expired: present the card again",
+        general=False,
+    ),
 }
 
 
 def types_for_status(status: int) -> tuple[ProblemType, ...]:
-    """The problem types that come with `status`, in declaration order."""
-    return tuple(kind for kind, spec in SPECS.items() if spec.status == status)
+    """The general problem types that come with `status`, in declaration order."""
+    return tuple(kind for kind, spec in SPECS.items() if spec.status == status and spec.general)
+
+
+def describe(*kinds: ProblemType, also: str = "") -> str:
+    """A response description listing `kinds` (for ``problem_responses(s403=...)``)."""
+    text = "; ".join(f"`{kind.value}`: {SPECS[kind].meaning}" for kind in kinds)
+    return f"{text}; {also}" if also else text

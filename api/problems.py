@@ -37,6 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DataError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.errors import ApiError
@@ -302,7 +303,31 @@ def _http_error(request: Request, exc: Exception) -> Response:
             413: "the request body is larger than the server accepts",
         }.get(status, phrase)
     problem = make_problem(kind, detail, request_id=request_id_of(request.scope))
-    return render(problem, exc.headers)
+    headers = dict(exc.headers or {})
+    if status == 405:
+        allowed = allowed_methods(request)
+        if allowed:
+            headers["Allow"] = ", ".join(allowed)
+    return render(problem, headers)
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route of the app serves at this request's path.
+
+    Starlette answers 405 with the methods of the first route whose path matched;
+    a path served by several routes (e.g. POST and DELETE on one path, two
+    functions) needs the union: each method is tried against the app's routes.
+    """
+    routes = request.app.router.routes
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in routes):
+            allowed.append(method)
+    return allowed
 
 
 def _database_unavailable(request: Request, exc: Exception) -> Response:

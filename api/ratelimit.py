@@ -9,7 +9,11 @@ subject's older rows, so the table stays small.
 A request over the limit is answered 429 (problem ``rate-limited``) with
 ``Retry-After`` = seconds until the window ends. Authenticated requests are
 counted by the bearer dependency (:func:`api.security.authenticate`), so every
-route that needs a caller is limited.
+route that needs a caller is limited. On PostgreSQL the token lookup and the
+count run in autocommit (:meth:`api.context.ApiContext.single_statements`): the
+upsert is its own transaction, holds the counter's row lock only while it runs,
+and costs no BEGIN/COMMIT round trips; the count is still in the database, so it
+holds across processes. Expired windows are also deleted by api.prune.
 """
 
 from __future__ import annotations
@@ -50,13 +54,12 @@ class WindowCount:
 def hit(session: Session, subject: str, *, now: datetime, window_s: int) -> WindowCount:
     """Count one hit for `subject` in the current window; the new count."""
     start = window_start(now, window_s)
-    insert = upsert_insert(session, RateCounter).values(
-        subject=subject, window_start=start, count=1
-    )
+    table = RateCounter.__table__  # Core, not the ORM's bulk-insert path: one row, hot
+    insert = upsert_insert(session, table).values(subject=subject, window_start=start, count=1)
     statement = insert.on_conflict_do_update(
-        index_elements=[RateCounter.subject, RateCounter.window_start],
-        set_={"count": RateCounter.count + 1},
-    ).returning(RateCounter.count)
+        index_elements=[table.c.subject, table.c.window_start],
+        set_={"count": table.c.count + 1},
+    ).returning(table.c.count)
     count = int(session.execute(statement).scalar_one())
     if count == 1:
         session.execute(

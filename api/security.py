@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -72,45 +72,57 @@ def authenticate(
         raise InvalidToken()
     now = context.now()
     settings = context.settings
-    with context.database.unit_of_work() as uow:
-        row = uow.session.execute(
-            select(ApiToken, Operator, Device)
+    with context.single_statements(writes=True) as session:
+        # Columns, not entities: one row, no ORM identity bookkeeping per request.
+        row = session.execute(
+            select(
+                ApiToken.id,
+                ApiToken.expires_at,
+                ApiToken.revoked_at,
+                Operator.id,
+                Operator.username,
+                Operator.site_code,
+                Operator.roles,
+                Operator.active,
+                Device.id,
+                Device.site_code,
+                Device.kind,
+                Device.active,
+            )
             .outerjoin(Operator, Operator.id == ApiToken.operator_id)
             .outerjoin(Device, Device.id == ApiToken.device_id)
             .where(ApiToken.token_hash == tokens.digest(token))
         ).one_or_none()
         if row is None:
             raise InvalidToken()
-        token_row = row[0]
-        operator: Operator | None = row[1]
-        device: Device | None = row[2]
-        if token_row.revoked_at is not None:
+        values: tuple[Any, ...] = tuple(row)  # outer joins: the actor columns may be NULL
+        (token_id, expires_at, revoked_at, operator_id, username, operator_site, roles,
+         operator_active, device_id, device_site, kind, device_active) = values  # fmt: skip
+        if revoked_at is not None:
             raise InvalidToken("the token was revoked (signed out): sign in again")
-        if token_row.expires_at <= now:
+        if expires_at <= now:
             raise InvalidToken("the token has expired: sign in again")
         actor: Actor
-        if operator is not None:
-            if not operator.active:
+        if operator_id is not None:
+            if not operator_active:
                 raise InvalidToken("the operator account is disabled")
             actor = OperatorActor(
-                operator_id=operator.id,
-                username=operator.username,
-                site_code=operator.site_code,
-                roles=operator.roles,
+                operator_id=operator_id, username=username, site_code=operator_site, roles=roles
             )
-            limit, who = settings.rate_limit_operator, f"operator {operator.username}"
+            limit, who = settings.rate_limit_operator, f"operator {username}"
         else:
-            if device is None:  # the one_actor CHECK constraint forbids it
+            if device_id is None:  # the one_actor CHECK constraint forbids it
                 raise InvalidToken()
-            if not device.active:
+            if not device_active:
                 raise InvalidToken("the device is disabled")
-            actor = DeviceActor(device_id=device.id, site_code=device.site_code, kind=device.kind)
-            limit, who = settings.rate_limit_device, f"device {device.id}"
+            actor = DeviceActor(device_id=device_id, site_code=device_site, kind=kind)
+            limit, who = settings.rate_limit_device, f"device {device_id}"
         counted = ratelimit.hit(
-            uow.session, actor_scope(actor), now=now, window_s=settings.rate_window_s
+            session, actor_scope(actor), now=now, window_s=settings.rate_window_s
         )
     ratelimit.enforce(counted, limit, now, who)
-    return Principal(actor=actor, token_id=token_row.id, expires_at=token_row.expires_at)
+    context.prune_if_due()
+    return Principal(actor=actor, token_id=token_id, expires_at=expires_at)
 
 
 def current_actor(principal: Annotated[Principal, Depends(authenticate)]) -> Actor:

@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, SecretStr
 from api import login, tokens
 from api.deps import ContextDep, PrincipalDep
 from api.problems import problem_responses
+from api.routing import ApiRouter
 from cardsvc.db.models import DeviceKind, Role
 from cardsvc.services.actors import OperatorActor
 
@@ -81,7 +82,7 @@ def _expires_in(issued: tokens.IssuedToken, now: datetime) -> int:
 
 
 def router() -> APIRouter:
-    routes = APIRouter(prefix="/auth", tags=["auth"])
+    routes = ApiRouter(prefix="/auth", tags=["auth"])
 
     @routes.post(
         "/login",

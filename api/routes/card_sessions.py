@@ -31,7 +31,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Response
 
 from api.card_presence import SESSION_ID_PATTERN
-from api.card_problems import CardProblemRoute, CardProblemType, describe
 from api.card_sessions import (
     CommandRequest,
     Proof,
@@ -43,7 +42,9 @@ from api.card_sessions import (
 )
 from api.deps import ActorDep, ContextDep
 from api.key_service import KeyServiceDep, get_key_service, key_service_lifespan
+from api.problem_types import ProblemType, describe
 from api.problems import problem_responses
+from api.routing import ApiRouter
 from api.schemas.card_sessions import (
     CardCommandOut,
     CardCommandRequest,
@@ -74,10 +75,9 @@ _NO_SESSION += "recorded with this card number"
 
 
 def router() -> APIRouter:
-    routes = APIRouter(
+    routes = ApiRouter(
         prefix="/card-sessions",
         tags=["card sessions"],
-        route_class=CardProblemRoute,
         lifespan=key_service_lifespan,
     )
 
@@ -108,10 +108,10 @@ def router() -> APIRouter:
         "/{session_id}/proof",
         summary="Prove the card: its answer → the verified session, card state, holder",
         responses=problem_responses(
-            s403=describe(CardProblemType.FORGED_CARD, also=_NOT_PRESENTING),
+            s403=describe(ProblemType.FORGED_CARD, also=_NOT_PRESENTING),
             s404=_NO_SESSION,
-            s409=describe(CardProblemType.CHALLENGE_USED),
-            s410=describe(CardProblemType.CHALLENGE_EXPIRED),
+            s409=describe(ProblemType.CARD_CHALLENGE_USED),
+            s410=describe(ProblemType.CARD_CHALLENGE_EXPIRED),
             s503=_503,
         ),
     )
@@ -146,7 +146,7 @@ def router() -> APIRouter:
             s409="`conflict`: the command does not fit the card's state (`current` names "
             "it: block needs a hotlisted card; the others a card not on the hotlist) or the "
             "session is not verified yet (`current`: unverified)",
-            s410=describe(CardProblemType.SESSION_EXPIRED),
+            s410=describe(ProblemType.CARD_SESSION_EXPIRED),
             s503=_503,
         ),
     )

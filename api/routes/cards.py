@@ -15,11 +15,12 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
-from pydantic import AwareDatetime
 
 from api.card_presence import CardPresenceDep
 from api.deps import ActorDep, ContextDep, IdempotencyKeyDep
 from api.problems import problem_responses
+from api.routes.params import IsoDateTime
+from api.routing import ApiRouter
 from api.schemas.cards import (
     CancellationRequest,
     CardReplacement,
@@ -73,7 +74,7 @@ def _bounded(since: datetime | None) -> datetime | None:
 
 
 def router() -> APIRouter:
-    routes = APIRouter(tags=["cards"])
+    routes = ApiRouter(tags=["cards"])
 
     @routes.post(
         "/cards/{card_number}/loss-reports",
@@ -277,7 +278,7 @@ def router() -> APIRouter:
         actor: ActorDep,
         context: ContextDep,
         since: Annotated[
-            AwareDatetime | None,
+            IsoDateTime | None,
             Query(
                 description="RFC 3339 date-time with offset. Leave out for the full list "
                 "(every hotlisted card); then pass the previous answer's `next_since` to get "

@@ -26,12 +26,13 @@ from api.routes.person_models import (
 )
 from api.routes.person_params import PresenceDep, SsnPath, subject_for
 from api.routes.persons import FORBIDDEN, NOT_FOUND, READ_PROBLEMS
+from api.routing import ApiRouter
 from cardsvc.db.models import RetirementCategory
 from cardsvc.services.items import benefits
 
 
 def router() -> APIRouter:
-    routes = APIRouter(prefix="/persons", tags=["benefits"])
+    routes = ApiRouter(prefix="/persons", tags=["benefits"])
 
     @routes.get(
         "/{ssn}/unemployment-benefit-eligibility",

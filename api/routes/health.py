@@ -15,6 +15,7 @@ from api.context import ApiContext
 from api.deps import ContextDep
 from api.errors import ServiceUnavailable
 from api.problems import problem_responses
+from api.routing import ApiRouter
 from cardsvc.db import migrate
 
 logger = logging.getLogger(__name__)
@@ -50,7 +51,7 @@ def _check(context: ApiContext) -> Readiness:
 
 
 def router() -> APIRouter:
-    routes = APIRouter(tags=["health"])
+    routes = ApiRouter(tags=["health"])
 
     @routes.get(
         "/healthz",

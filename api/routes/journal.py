@@ -28,6 +28,7 @@ from api.problems import problem_responses
 from api.routes.params import SITE_CODE_PATTERN, IsoDateTime, utc_clamped
 from api.routes.site_models import JournalEntryOut, JournalPageOut
 from api.routes.sites import SITE_NOT_FOUND, SUPERVISOR_ONLY
+from api.routing import ApiRouter
 from cardsvc.db.models import ItemCode, JournalEntry, Operator, Outcome, Person, Role
 from cardsvc.services.scope import ensure_role, site_subtree
 
@@ -81,13 +82,16 @@ def _entries(rows: Iterable[Any], mine: frozenset[str]) -> list[JournalEntryOut]
                 outcome=entry.outcome,
                 detail=_masked(dict(entry.detail or {})),
                 hash=entry.hash,
+                event=entry.event,
+                lane=entry.lane,
+                lane_seq=entry.lane_seq,
             )
         )
     return result
 
 
 def router() -> APIRouter:
-    routes = APIRouter(tags=["journal"])
+    routes = ApiRouter(tags=["journal"])
 
     @routes.get(
         "/journal",

@@ -23,7 +23,7 @@ from typing import Annotated
 from fastapi import Depends, Path
 from sqlalchemy import select
 
-from api.card_presence import CardPresenceDep
+from api.card_presence import CardPresenceDep, ResolvedPresence
 from api.context import ApiContext
 from api.routes.params import bad_parameter
 from cardsvc.db.models import Card, Person
@@ -70,8 +70,10 @@ def subject_for(context: ApiContext, ssn: str, presence: CardPresence | None) ->
     """The card session when it is for the person `ssn` names, else the SSN itself."""
     if presence is None:
         return ssn
-    with context.database.read_only_unit_of_work() as uow:
-        row = uow.session.execute(
+    if isinstance(presence, ResolvedPresence):  # the ID numbers came with the session
+        return presence if ssn in presence.ssns else ssn
+    with context.single_statements(writes=False) as session:
+        row = session.execute(
             select(Card.ssn, Person.ssn)
             .join(Person, Person.id == Card.person_id)
             .where(

@@ -35,6 +35,7 @@ from api.routes.person_models import (
     PersonOut,
 )
 from api.routes.person_params import PresenceDep, SsnPath, subject_for
+from api.routing import ApiRouter
 from cardsvc.db.models import Benefit, Scheme
 from cardsvc.services.items import enquiries
 
@@ -61,7 +62,7 @@ Offset = Annotated[
 
 
 def router() -> APIRouter:
-    routes = APIRouter(prefix="/persons", tags=["persons"])
+    routes = ApiRouter(prefix="/persons", tags=["persons"])
 
     @routes.get(
         "/{ssn}",

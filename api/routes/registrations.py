@@ -35,6 +35,7 @@ from api.routes.person_models import (
 )
 from api.routes.person_params import PresenceDep, SsnPath, subject_for
 from api.routes.persons import FORBIDDEN, NOT_FOUND
+from api.routing import ApiRouter
 from cardsvc.services.items import registrations
 
 _MAX_ID = 2**31 - 1
@@ -50,7 +51,7 @@ ChangeId = Annotated[int, Path(ge=1, le=_MAX_ID, description="the pending change
 
 
 def router() -> APIRouter:
-    routes = APIRouter(tags=["registrations"])
+    routes = ApiRouter(tags=["registrations"])
 
     @routes.post(
         "/persons/{ssn}/employment-registrations",

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from api.routes.params import IsoDate
 from cardsvc.db.models import ItemCode, Outcome, SiteLevel
+from cardsvc.db.models.records import JournalEvent
 from cardsvc.rules.site_standards import CheckName, CheckStatus, Verdict
 
 
@@ -116,7 +117,10 @@ class LedgerClosingIn(BaseModel):
 
 
 class JournalEntryOut(BaseModel):
-    id: int = Field(description="position in the hash chain (1, 2, 3, …)")
+    id: int = Field(
+        description="the global sequence number (increasing; rolled-back appends "
+        "leave unused numbers)"
+    )
     at: dt.datetime = Field(description="server time, UTC")
     site_code: str = Field(description="where the transaction was done")
     operator_id: int | None
@@ -131,6 +135,13 @@ class JournalEntryOut(BaseModel):
     outcome: Outcome
     detail: dict[str, Any] = Field(description="small, secret-free facts of the transaction")
     hash: str = Field(description="the entry's SHA-256 in the journal's hash chain")
+    event: JournalEvent = Field(
+        description="`item`: a business item call; `card_authentication`: a card refused "
+        "by its internal authentication (forged or cloned), journaled with the item it "
+        "was presented for"
+    )
+    lane: int = Field(description="the hash chain (lane) the entry belongs to")
+    lane_seq: int = Field(description="the entry's position in its lane (1, 2, 3, …)")
 
 
 class JournalPageOut(BaseModel):

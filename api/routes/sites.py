@@ -34,6 +34,7 @@ from api.routes.site_models import (
     SiteRef,
     SiteReportOut,
 )
+from api.routing import ApiRouter
 from cardsvc.db.models import Role, Site
 from cardsvc.services.actors import Actor
 from cardsvc.services.items import ledger
@@ -74,7 +75,7 @@ def _ledger_out(report: DailyLedgerReport) -> LedgerOut:
 
 
 def router() -> APIRouter:
-    routes = APIRouter(prefix="/sites", tags=["sites"])
+    routes = ApiRouter(prefix="/sites", tags=["sites"])
 
     @routes.get(
         "/{code}",

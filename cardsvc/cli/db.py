@@ -1,4 +1,4 @@
-"""`cardsvc db`: schema migrations (upgrade, current).
+"""`cardsvc db`: schema migrations (upgrade, current) and the cleanup of expired rows (prune).
 
 The database comes from ``--database URL`` or else from the settings
 (``CARDSVC_DATABASE_URL``, default SQLite ``./var/cardsvc.db``).
@@ -64,6 +64,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_database_argument(current)
     current.set_defaults(func=run_current)
 
+    prune = actions.add_parser(
+        "prune",
+        help="delete expired tokens, card challenges and sessions, old idempotency records "
+        "and rate counters (never the journal); the service also does it every few minutes",
+    )
+    add_database_argument(prune)
+    prune.set_defaults(func=run_prune)
+
 
 def run_upgrade(args: argparse.Namespace) -> int:
     with open_engine(args) as (engine, shown):
@@ -88,4 +96,19 @@ def run_current(args: argparse.Namespace) -> int:
         print(f"{shown}: revision {current} (head)")
     else:
         print(f"{shown}: revision {current}; the code needs {head}: run `cardsvc db upgrade`")
+    return 0
+
+
+def run_prune(args: argparse.Namespace) -> int:
+    from api.prune import prune  # noqa: PLC0415 - the API's tables; imported when used
+    from cardsvc.db.migrate import assert_schema_current  # noqa: PLC0415
+    from cardsvc.db.models import utc_now  # noqa: PLC0415
+    from cardsvc.db.uow import UnitOfWork, make_session_factory  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    with open_engine(args) as (engine, shown):
+        assert_schema_current(engine)
+        with UnitOfWork(make_session_factory(engine)) as uow:
+            report = prune(uow.session, now=utc_now(), settings=settings)
+    print(f"{shown}: {report}")
     return 0

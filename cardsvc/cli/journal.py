@@ -18,7 +18,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     actions = parser.add_subparsers(dest="journal_action", metavar="ACTION", required=True)
     verify = actions.add_parser(
         "verify",
-        help="check the hash chain; print OK with the count and head, or the first "
+        help="check every lane of the hash chain; print OK with the count and the anchor of "
+        "the lane heads, or the first "
         "edited/deleted/inserted entry (exit 1)",
     )
     add_database_argument(verify)

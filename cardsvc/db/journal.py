@@ -1,40 +1,59 @@
-"""The transaction journal: append-only, hash-chained, verifiable.
+"""The transaction journal: append-only, hash-chained in lanes, verifiable.
 
-Every entry commits to its own fields and to the hash of the entry before it::
+Entries live in a few hash chains ("lanes", one ``journal_head`` row each) so that
+appends in different transactions do not wait for each other. Every entry carries
 
-    hash = SHA-256( canonical_bytes(entry fields, prev_hash) )
+- ``id``: the global sequence number (PostgreSQL: the sequence
+  ``journal_entries_id_seq``, taken while the lane is locked, so ids increase along
+  every lane; SQLite: the highest id + 1 under its single writer lock);
+- ``lane`` and ``lane_seq`` (1, 2, 3, … without gaps within the lane);
+- ``prev_hash``: the hash of the previous entry of the same lane (the first entry
+  of a lane links to `GENESIS_HASH`, 64 zeros);
+- ``event``: ``item`` (a business item call) or ``card_authentication`` (a card
+  refused by its internal authentication; journaled with the item it was for).
+
+Its hash commits to all of them::
+
+    hash = SHA-256( canonical_bytes(entry fields, lane, lane_seq, event, prev_hash) )
 
 `canonical_bytes` is UTF-8 JSON with sorted keys and no whitespace (see the
-function for the exact fields and formats; version ``"v": 1``). The first
-entry's ``prev_hash`` is `GENESIS_HASH` (64 zeros). Ids are 1, 2, 3, … without
-gaps, assigned from the chain head.
+function for the exact fields and formats). Format ``"v": 2`` covers lane,
+lane_seq and event; entries written before migration 0005 keep format 1 (one
+chain: lane 1, lane_seq = id) and are verified as such.
 
-Appending (`append_entry`) reads the single chain-head row (`journal_head`)
-with ``SELECT … FOR UPDATE`` on PostgreSQL; on SQLite the transaction already
-holds the write lock (``BEGIN IMMEDIATE``, see cardsvc.db.engine). So two
-transactions cannot both append after the same entry: the second waits for the
-first to commit and then links to it. The lock is held until the caller's
-transaction ends, so journal as the last step before committing.
+Appending (`append_entry`) locks one lane's head row: on PostgreSQL the first
+free one (``SELECT … FOR UPDATE SKIP LOCKED``; when every lane is busy it opens
+the lanes up to `MAX_LANES`, committed at once, else waits for one); on SQLite lane 1 (the
+transaction already holds the write lock, ``BEGIN IMMEDIATE``, see
+cardsvc.db.engine). The lock is held until the caller's transaction ends, so
+journal as the last step before committing; other transactions meanwhile append
+to other lanes.
 
-Database guards (migration 0002): on both engines, triggers refuse UPDATE and
-DELETE of journal rows, an insert that does not continue the head, and a head
-that does not advance by exactly one onto an existing entry. On PostgreSQL
-TRUNCATE is refused too, and UPDATE/DELETE/TRUNCATE are revoked from PUBLIC.
-Run the service under a role that does NOT own the tables (grant it
-SELECT, INSERT on journal_entries and SELECT, UPDATE on journal_head): the owner
-could ``ALTER TABLE … DISABLE TRIGGER``.
+Database guards (migrations 0002 and 0005): on both engines, triggers refuse
+UPDATE and DELETE of journal rows, an insert that does not continue its lane's
+head (lane_seq = head + 1, prev_hash = head hash, id above the lane's last id),
+a head that does not advance by exactly one onto an existing entry of its lane,
+and a new head row that is not empty. On PostgreSQL the insert itself advances
+the head (an AFTER INSERT trigger), TRUNCATE is refused, and
+UPDATE/DELETE/TRUNCATE are revoked from PUBLIC. Run the service under a role
+that does NOT own the tables (grant it SELECT, INSERT on journal_entries,
+SELECT, INSERT, UPDATE on journal_head and USAGE on journal_entries_id_seq):
+the owner could ``ALTER TABLE … DISABLE TRIGGER``.
 
 What remains possible, and what `verify_journal` then finds: a superuser (or
-the table owner, or anyone with the SQLite file) can disable the triggers
-(``SET session_replication_role = replica``, ``ALTER TABLE … DISABLE
-TRIGGER``, ``DROP TRIGGER``) and edit or delete rows. An edited entry no longer
-matches its hash (EDITED); an entry whose hash was recomputed no longer matches
-the next entry's prev_hash (BROKEN_LINK) or the head (EDITED); a deleted entry
-leaves a gap or a head pointing past the end (DELETED); a row beyond the head is
-INSERTED. The one undetectable change is rewriting the whole chain from some
-entry to the end *and* the head: anchor the head outside the database (the
-``cardsvc journal verify`` output names it; print it on the daily ledger, or
-keep it in another system) to catch that too.
+the table owner, or anyone with the SQLite file) can disable the triggers and
+edit or delete rows. An edited entry no longer matches its hash (EDITED); an
+entry whose hash was recomputed no longer matches the next entry's prev_hash in
+its lane (BROKEN_LINK) or its lane's head (EDITED); a deleted entry leaves a gap
+in its lane's sequence or a head pointing past the lane's end (DELETED); a row
+beyond its lane's head, or in a lane without a head, is INSERTED. Global ids are
+unique (primary key), hashed, and must increase along each lane; unused global
+ids are counted and reported (a rolled-back append on PostgreSQL leaves one) but
+are not by themselves tampering, because every entry is accounted for by its
+lane. The one undetectable change is rewriting a lane from some entry to its end
+*and* its head: anchor the heads outside the database (``cardsvc journal
+verify`` prints an anchor digest over every lane's head; print it on the daily
+ledger, or keep it in another system) to catch that too.
 
 Details are small JSON objects and must not carry secrets: keys naming a PIN,
 key, password, secret or SSN/ID number are refused, and so is any string that
@@ -47,24 +66,30 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import random
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Connection, Table, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from cardsvc.db.errors import JournalError
 from cardsvc.db.models import ItemCode, JournalEntry, JournalHead, Outcome, utc_now
+from cardsvc.db.models.records import JournalEvent
 
 logger = logging.getLogger(__name__)
 
 GENESIS_HASH = "0" * 64
-HASH_FORMAT_VERSION = 1
-HEAD_ID = 1
+HASH_FORMAT_VERSION = 2
+LEGACY_FORMAT_VERSION = 1
+FIRST_LANE = 1
+MAX_LANES = 16
+"""PostgreSQL opens lanes as appends find every lane busy, up to this many."""
+SEQUENCE = "journal_entries_id_seq"
 MAX_DETAIL_BYTES = 2048
 
 _FORBIDDEN_KEY_WORDS = frozenset(
@@ -89,15 +114,21 @@ class EntryFields:
     outcome: Outcome
     detail: Mapping[str, Any]
     prev_hash: str
+    lane: int = FIRST_LANE
+    lane_seq: int = 0
+    """The position in the lane (format 1: not hashed, the id is the position)."""
+    event: JournalEvent = JournalEvent.ITEM
+    version: int = HASH_FORMAT_VERSION
 
 
 def canonical_bytes(fields: EntryFields) -> bytes:
     """The exact bytes that are hashed: sorted-key JSON, UTF-8, no whitespace.
 
     ``at`` is UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; absent values are null.
+    Format 2 adds ``lane``, ``seq`` (lane_seq) and ``event`` to format 1's keys.
     """
-    payload = {
-        "v": HASH_FORMAT_VERSION,
+    payload: dict[str, Any] = {
+        "v": fields.version,
         "id": fields.id,
         "at": _format_time(fields.at),
         "site": fields.site_code,
@@ -110,10 +141,16 @@ def canonical_bytes(fields: EntryFields) -> bytes:
         "detail": fields.detail,
         "prev": fields.prev_hash,
     }
-    text = json.dumps(
+    if fields.version == HASH_FORMAT_VERSION:
+        payload["lane"] = fields.lane
+        payload["seq"] = fields.lane_seq
+        payload["event"] = JournalEvent(fields.event).value
+    elif fields.version != LEGACY_FORMAT_VERSION:
+        raise JournalError(f"journal hash format {fields.version} is unknown")
+    text_ = json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
-    return text.encode("utf-8")
+    return text_.encode("utf-8")
 
 
 def entry_hash(fields: EntryFields) -> str:
@@ -170,6 +207,15 @@ def _check_value(value: Any, path: str) -> Any:
     raise JournalError(f"journal {path} has a value of type {type(value).__name__}")
 
 
+@dataclass(frozen=True)
+class _Lane:
+    lane: int
+    last_seq: int
+    last_id: int
+    last_hash: str
+    next_id: int
+
+
 def append_entry(
     session: Session,
     *,
@@ -182,11 +228,13 @@ def append_entry(
     person_id: int | None = None,
     detail: Mapping[str, Any] | None = None,
     at: datetime | None = None,
+    event: JournalEvent | str = JournalEvent.ITEM,
 ) -> JournalEntry:
-    """Append one entry in `session`'s transaction and advance the chain head.
+    """Append one entry in `session`'s transaction and advance its lane's head.
 
-    The entry is flushed (it has its id and hash) but committed only with the
-    caller's transaction. `at` defaults to the server clock (UTC).
+    The entry is written (it has its id and hash) but committed only with the
+    caller's transaction; the returned object is not attached to the session.
+    `at` defaults to the server clock (UTC).
     """
     if not site_code or len(site_code) > 12:
         raise JournalError(f"journal site_code must be 1-12 characters, got {site_code!r}")
@@ -202,19 +250,18 @@ def append_entry(
         outcome_code = Outcome(outcome)
     except ValueError:
         raise JournalError(f"journal outcome {outcome!r} is not an outcome") from None
+    try:
+        event_code = JournalEvent(event)
+    except ValueError:
+        raise JournalError(f"journal event {event!r} is not a journal event") from None
     clean_detail = check_detail(detail if detail is not None else {})
     when = (at if at is not None else utc_now()).astimezone(UTC)
     _format_time(when)
 
-    head = session.execute(
-        select(JournalHead.last_id, JournalHead.last_hash)
-        .where(JournalHead.id == HEAD_ID)
-        .with_for_update()
-    ).one_or_none()
-    if head is None:
-        raise JournalError("the journal head row is missing: run `cardsvc db upgrade`")
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    lane = _take_lane_postgresql(session) if postgresql else _take_lane_single(session)
     fields = EntryFields(
-        id=head.last_id + 1,
+        id=lane.next_id,
         at=when,
         site_code=site_code,
         operator_id=operator_id,
@@ -224,46 +271,154 @@ def append_entry(
         item=item_code,
         outcome=outcome_code,
         detail=clean_detail,
-        prev_hash=head.last_hash,
+        prev_hash=lane.last_hash,
+        lane=lane.lane,
+        lane_seq=lane.last_seq + 1,
+        event=event_code,
     )
     digest = entry_hash(fields)
-    entry = JournalEntry(
-        id=fields.id,
-        at=fields.at,
-        site_code=site_code,
-        operator_id=operator_id,
-        device_id=device_id,
-        card_number=card_number,
-        person_id=person_id,
-        item=item_code,
-        outcome=outcome_code,
-        detail=clean_detail,
-        prev_hash=fields.prev_hash,
-        hash=digest,
+    values: dict[str, Any] = {
+        "id": fields.id,
+        "at": fields.at,
+        "site_code": site_code,
+        "operator_id": operator_id,
+        "device_id": device_id,
+        "card_number": card_number,
+        "person_id": person_id,
+        "item": item_code,
+        "outcome": outcome_code,
+        "detail": clean_detail,
+        "prev_hash": fields.prev_hash,
+        "hash": digest,
+        "lane": fields.lane,
+        "lane_seq": fields.lane_seq,
+        "event": event_code,
+        "version": HASH_FORMAT_VERSION,
+    }
+    session.execute(insert(_ENTRIES), values)  # Core: one row, no ORM bulk-insert path
+    if not postgresql:  # PostgreSQL: the insert's trigger advances the head itself
+        session.execute(
+            update(JournalHead)
+            .where(JournalHead.id == lane.lane)
+            .values(last_seq=fields.lane_seq, last_id=fields.id, last_hash=digest)
+            .execution_options(synchronize_session=False)
+        )
+    logger.debug(
+        "journal entry %d (lane %d #%d): %s %s",
+        fields.id,
+        fields.lane,
+        fields.lane_seq,
+        item_code.value,
+        outcome_code.value,
     )
-    session.add(entry)
-    session.flush()  # the entry row must exist before the head advances onto it
-    session.execute(
-        update(JournalHead)
-        .where(JournalHead.id == HEAD_ID)
-        .values(last_id=fields.id, last_hash=digest)
-        .execution_options(synchronize_session=False)
-    )
-    logger.debug("journal entry %d: %s %s", fields.id, item_code.value, outcome_code.value)
-    return entry
+    return JournalEntry(**values)
+
+
+_ENTRIES = cast(Table, JournalEntry.__table__)
+
+_SQL_LANE_SINGLE = (
+    "SELECT id, last_seq, last_id, last_hash, (SELECT max(last_id) FROM journal_head) "
+    "FROM journal_head WHERE id = :lane"
+)
+_SQL_FREE_LANE = (
+    "SELECT id, last_seq, last_id, last_hash, nextval('journal_entries_id_seq') FROM ("
+    "SELECT id, last_seq, last_id, last_hash FROM journal_head ORDER BY id "
+    "FOR UPDATE SKIP LOCKED LIMIT 1) AS free_lane"
+)
+_SQL_WAIT_LANE = (
+    "SELECT id, last_seq, last_id, last_hash, nextval('journal_entries_id_seq') "
+    "FROM journal_head WHERE id = :lane FOR UPDATE"
+)
+_OPENERS_LOCK = 0x6A6F75726E616C  # "journal": the advisory lock openers of lanes take
+_SQL_OPEN_LANES = (
+    "INSERT INTO journal_head (id, last_seq, last_id, last_hash) "
+    "SELECT lane, 0, 0, :genesis FROM generate_series(1, :lanes) AS lane "
+    "WHERE NOT EXISTS (SELECT 1 FROM journal_head WHERE id = lane) "
+    "ON CONFLICT (id) DO NOTHING"
+)
+
+
+def _take_lane_single(session: Session) -> _Lane:
+    """SQLite: lane 1; the transaction holds the database's write lock already."""
+    row = session.execute(
+        text(_SQL_LANE_SINGLE),
+        {"lane": FIRST_LANE},
+    ).one_or_none()
+    if row is None:
+        raise JournalError("the journal head row is missing: run `cardsvc db upgrade`")
+    return _Lane(int(row[0]), int(row[1]), int(row[2]), str(row[3]), int(row[4]) + 1)
+
+
+def _take_lane_postgresql(session: Session) -> _Lane:
+    """PostgreSQL: lock the first free lane; open the other lanes; or wait for a busy one."""
+    row = session.execute(text(_SQL_FREE_LANE)).one_or_none()
+    if row is None:
+        _open_lanes(session)
+        row = session.execute(text(_SQL_FREE_LANE)).one_or_none()
+    if row is None:  # every lane is busy: queue behind one of them
+        lanes = session.execute(select(func.max(JournalHead.id))).scalar_one_or_none()
+        if lanes is None:
+            raise JournalError("the journal head rows are missing: run `cardsvc db upgrade`")
+        chosen = random.randint(FIRST_LANE, int(lanes))  # noqa: S311 - spreading, not secrecy
+        row = session.execute(text(_SQL_WAIT_LANE), {"lane": chosen}).one()
+    return _Lane(int(row[0]), int(row[1]), int(row[2]), str(row[3]), int(row[4]))
+
+
+def _open_lanes(session: Session) -> None:
+    """Create the missing lanes up to MAX_LANES, empty, in a transaction of their own.
+
+    Committed at once (not with the caller's transaction) so that other appenders
+    see and can lock them while the caller still holds its work open. Openers take
+    an advisory lock in turn and insert only the missing lanes (NOT EXISTS): an ON
+    CONFLICT check against a lane whose head another transaction is advancing would
+    wait for that transaction to end.
+    """
+    bind = session.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    with engine.connect() as conn:
+        # Openers take turns: the INSERT's snapshot is then taken after any other
+        # opener committed, so it never meets a lane that is already there (whose head
+        # row an appender may be advancing: a conflict check on it would wait for that).
+        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _OPENERS_LOCK})
+        conn.execute(text(_SQL_OPEN_LANES), {"lanes": MAX_LANES, "genesis": GENESIS_HASH})
+        conn.commit()
+    logger.info("journal: every lane was busy; lanes opened up to %d", MAX_LANES)
 
 
 class Problem(StrEnum):
-    EDITED = "edited"  # an entry's content does not match its hash (or the head's hash)
-    DELETED = "deleted"  # an id is missing, or the head points past the last entry
-    INSERTED = "inserted"  # a row that is not part of the chain (beyond the head, or id < 1)
-    BROKEN_LINK = "broken_link"  # prev_hash differs from the previous entry's hash
-    NO_HEAD = "no_head"  # the chain-head row is gone
+    EDITED = "edited"  # an entry's content does not match its hash (or its lane head's hash)
+    DELETED = "deleted"  # a lane position is missing, or a head points past its lane's end
+    INSERTED = "inserted"  # a row that is not part of a chain (beyond its head, no head)
+    BROKEN_LINK = "broken_link"  # prev_hash differs from the previous lane entry's hash
+    NO_HEAD = "no_head"  # the chain-head rows are gone
+
+
+@dataclass(frozen=True)
+class LaneHead:
+    """One lane's head row as verify read it."""
+
+    lane: int
+    last_seq: int
+    last_id: int
+    last_hash: str
+
+
+def anchor_of(heads: tuple[LaneHead, ...]) -> str:
+    """Hex SHA-256 over every lane head ("lane seq id hash" lines): the value to keep
+    outside the database."""
+    lines = "".join(f"{h.lane} {h.last_seq} {h.last_id} {h.last_hash}\n" for h in heads)
+    return hashlib.sha256(lines.encode("ascii")).hexdigest()
 
 
 @dataclass(frozen=True)
 class VerifyReport:
-    """The result of walking the chain: OK with a count, or the first problem found."""
+    """The result of walking every lane: OK with a count, or the first problem found.
+
+    `head_id` is the highest global id any lane head names; `head_hash` is the
+    anchor (`anchor_of` the lane heads). For a problem, `entry_id` is the global id
+    of the entry found wrong, or None when the entry is missing (then `lane` and
+    `lane_seq` say where).
+    """
 
     checked: int
     head_id: int
@@ -271,6 +426,10 @@ class VerifyReport:
     problem: Problem | None = None
     entry_id: int | None = None
     message: str = ""
+    lanes: int = 0
+    unused_ids: int = 0
+    lane: int | None = None
+    lane_seq: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -278,119 +437,213 @@ class VerifyReport:
 
     def __str__(self) -> str:
         if self.ok:
-            return f"journal OK: {self.checked} entries, chain head {self.head_id} {self.head_hash}"
+            unused = (
+                f"; {self.unused_ids} global ids unused (rolled-back appends)"
+                if self.unused_ids
+                else ""
+            )
+            return (
+                f"journal OK: {self.checked} entries in {self.lanes} lane(s), no sequence "
+                f"number missing{unused}; last id {self.head_id}, anchor {self.head_hash}"
+            )
         where = f" at entry {self.entry_id}" if self.entry_id is not None else ""
         return f"journal TAMPERED: {self.problem}{where}: {self.message}"
 
 
+class _Found(Exception):  # noqa: N818 -- internal control flow of verify_journal
+    def __init__(self, problem: Problem, entry_id: int | None, message: str, **where: int) -> None:
+        super().__init__(message)
+        self.problem = problem
+        self.entry_id = entry_id
+        self.message = message
+        self.lane = where.get("lane")
+        self.lane_seq = where.get("lane_seq")
+
+
 def verify_journal(session: Session, *, batch_size: int = 1000) -> VerifyReport:
-    """Walk the whole chain in id order and report the first problem, or OK with the count.
+    """Walk every lane in order and report the first problem, or OK with the count.
 
-    Safe to run while others append: it checks the entries up to the head it
-    read first, then looks for rows beyond a head read afterwards.
+    Safe to run while others append: it checks each lane up to the head it read
+    first, then looks for rows beyond heads read afterwards.
     """
+    heads = _read_heads(session)
+    if not heads:
+        return VerifyReport(0, 0, "", Problem.NO_HEAD, None, "the journal_head rows are missing")
+    head_id = max(h.last_id for h in heads)
+    anchor = anchor_of(heads)
+    checked = 0
+    try:
+        for head in heads:
+            checked += _verify_lane(session, head, batch_size)
+        _find_rows_beyond(session)
+    except _Found as found:
+        return VerifyReport(
+            checked,
+            head_id,
+            anchor,
+            found.problem,
+            found.entry_id,
+            found.message,
+            lanes=len(heads),
+            lane=found.lane,
+            lane_seq=found.lane_seq,
+        )
     table = JournalEntry.__table__
-    head = _read_head(session)
-    if head is None:
-        return VerifyReport(0, 0, "", Problem.NO_HEAD, None, "the journal_head row is missing")
-    head_id, head_hash = head
+    ids = session.execute(
+        select(func.count(), func.max(table.c.id)).where(
+            table.c.id <= head_id, table.c.lane.in_([h.lane for h in heads])
+        )
+    ).one()
+    unused = int(ids[1] or 0) - int(ids[0])
+    return VerifyReport(checked, head_id, anchor, lanes=len(heads), unused_ids=max(unused, 0))
 
-    def report(problem: Problem, entry_id: int | None, message: str, checked: int) -> VerifyReport:
-        return VerifyReport(checked, head_id, head_hash, problem, entry_id, message)
 
-    expected_id = 1
+def _verify_lane(session: Session, head: LaneHead, batch_size: int) -> int:
+    """Check one lane against its head; the number of entries checked."""
+    table = JournalEntry.__table__
+    lane = head.lane
+    expected_seq = 1
     prev_hash = GENESIS_HASH
-    last_seen: int | None = None
+    prev_id = 0
     while True:
-        query = select(table).where(table.c.id <= head_id).order_by(table.c.id).limit(batch_size)
-        if last_seen is not None:
-            query = query.where(table.c.id > last_seen)
-        rows = session.execute(query).all()
+        rows = session.execute(
+            select(table)
+            .where(
+                table.c.lane == lane,
+                table.c.lane_seq >= expected_seq,
+                table.c.lane_seq <= head.last_seq,
+            )
+            .order_by(table.c.lane_seq)
+            .limit(batch_size)
+        ).all()
         if not rows:
             break
         for row in rows:
+            seq = int(row.lane_seq)
             entry_id = int(row.id)
-            if entry_id < expected_id:
-                return report(
-                    Problem.INSERTED, entry_id, f"entry {entry_id} is outside the chain", entry_id
-                )
-            if entry_id > expected_id:
+            if seq > expected_seq:
                 missing = (
-                    f"entry {expected_id} is missing"
-                    if entry_id == expected_id + 1
-                    else f"entries {expected_id}-{entry_id - 1} are missing"
+                    f"lane {lane} entry #{expected_seq} is missing"
+                    if seq == expected_seq + 1
+                    else f"lane {lane} entries #{expected_seq}-#{seq - 1} are missing"
                 )
-                return report(Problem.DELETED, expected_id, missing, expected_id - 1)
-            fields = EntryFields(
-                id=entry_id,
-                at=row.at,
-                site_code=row.site_code,
-                operator_id=row.operator_id,
-                device_id=row.device_id,
-                card_number=row.card_number,
-                person_id=row.person_id,
-                item=row.item,
-                outcome=row.outcome,
-                detail=row.detail,
-                prev_hash=row.prev_hash,
-            )
-            if entry_hash(fields) != row.hash:
-                return report(
+                raise _Found(
+                    Problem.DELETED,
+                    None,
+                    f"{missing} (the entry after it is {entry_id})",
+                    lane=lane,
+                    lane_seq=expected_seq,
+                )
+            if entry_hash(_fields_of(row)) != row.hash:
+                raise _Found(
                     Problem.EDITED,
                     entry_id,
-                    f"entry {entry_id} does not match its hash: its content was changed",
-                    entry_id - 1,
+                    f"entry {entry_id} (lane {lane} #{seq}) does not match its hash: its "
+                    "content was changed",
+                    lane=lane,
+                    lane_seq=seq,
                 )
             if row.prev_hash != prev_hash:
-                return report(
+                raise _Found(
                     Problem.BROKEN_LINK,
                     entry_id,
-                    f"entry {entry_id} does not link to entry {entry_id - 1}: entry "
-                    f"{entry_id - 1} was rewritten with a new hash, or entry {entry_id} "
-                    "was put in its place",
-                    entry_id - 1,
+                    f"entry {entry_id} (lane {lane} #{seq}) does not link to the lane's entry "
+                    f"#{seq - 1}: that entry was rewritten with a new hash, or this one was "
+                    "put in its place",
+                    lane=lane,
+                    lane_seq=seq,
                 )
-            prev_hash = row.hash
-            expected_id += 1
-        last_seen = int(rows[-1].id)
-
-    checked = expected_id - 1
-    if checked < head_id:
-        return report(
+            if entry_id <= prev_id:
+                raise _Found(
+                    Problem.EDITED,
+                    entry_id,
+                    f"entry {entry_id} (lane {lane} #{seq}) has a global id below its "
+                    f"predecessor's ({prev_id}): the ids were changed",
+                    lane=lane,
+                    lane_seq=seq,
+                )
+            prev_hash = str(row.hash)
+            prev_id = entry_id
+            expected_seq += 1
+    checked = expected_seq - 1
+    if checked < head.last_seq:
+        raise _Found(
             Problem.DELETED,
-            expected_id,
-            f"the chain head names entry {head_id} but the journal ends at entry {checked}",
-            checked,
+            None,
+            f"lane {lane}'s head names entry #{head.last_seq} but the lane ends at "
+            f"#{checked}: its last entries were deleted",
+            lane=lane,
+            lane_seq=checked + 1,
         )
-    if head_id > 0 and prev_hash != head_hash:
-        return report(
+    if head.last_seq > 0 and (prev_hash != head.last_hash or prev_id != head.last_id):
+        raise _Found(
             Problem.EDITED,
-            head_id,
-            f"entry {head_id} does not match the chain head's hash: it (or the chain "
-            "up to it) was rewritten",
-            checked,
+            prev_id,
+            f"entry {prev_id} (lane {lane} #{checked}) does not match the lane head: it "
+            "(or the lane up to it) was rewritten",
+            lane=lane,
+            lane_seq=checked,
         )
-    # Rows beyond the head. Read the highest id first and the head again after it:
-    # an entry committed by a legitimate append is committed with its head.
-    max_id = session.execute(select(func.max(table.c.id))).scalar_one_or_none()
-    later_head = _read_head(session)
-    limit = later_head[0] if later_head is not None else head_id
-    if max_id is not None and int(max_id) > limit:
-        first = session.execute(select(func.min(table.c.id)).where(table.c.id > limit)).scalar_one()
-        return report(
-            Problem.INSERTED,
-            int(first),
-            f"entry {first} lies beyond the chain head ({limit}): it was not appended "
-            "through the journal",
-            checked,
-        )
-    return VerifyReport(checked, head_id, head_hash)
+    return checked
 
 
-def _read_head(session: Session) -> tuple[int, str] | None:
-    row = session.execute(
-        select(JournalHead.last_id, JournalHead.last_hash).where(JournalHead.id == HEAD_ID)
-    ).one_or_none()
-    if row is None:
-        return None
-    return int(row.last_id), str(row.last_hash)
+def _fields_of(row: Any) -> EntryFields:
+    return EntryFields(
+        id=int(row.id),
+        at=row.at,
+        site_code=row.site_code,
+        operator_id=row.operator_id,
+        device_id=row.device_id,
+        card_number=row.card_number,
+        person_id=row.person_id,
+        item=row.item,
+        outcome=row.outcome,
+        detail=row.detail,
+        prev_hash=row.prev_hash,
+        lane=int(row.lane),
+        lane_seq=int(row.lane_seq),
+        event=row.event,
+        version=int(row.version),
+    )
+
+
+def _find_rows_beyond(session: Session) -> None:
+    """Rows beyond their lane's head (read again now), or in a lane that has no head."""
+    table = JournalEntry.__table__
+    heads = {h.lane: h for h in _read_heads(session)}
+    rows = session.execute(
+        select(table.c.lane, func.max(table.c.lane_seq), func.min(table.c.lane_seq)).group_by(
+            table.c.lane
+        )
+    ).all()
+    for lane, highest, lowest in rows:
+        head = heads.get(int(lane))
+        limit = head.last_seq if head is not None else 0
+        if int(highest) > limit or int(lowest) < 1:
+            first = session.execute(
+                select(table.c.id, table.c.lane_seq)
+                .where(
+                    table.c.lane == lane,
+                    (table.c.lane_seq > limit) | (table.c.lane_seq < 1),
+                )
+                .order_by(table.c.id)
+                .limit(1)
+            ).one()
+            where = "has no head" if head is None else f"ends at #{limit}"
+            raise _Found(
+                Problem.INSERTED,
+                int(first.id),
+                f"entry {first.id} (lane {lane} #{first.lane_seq}) lies outside its lane, "
+                f"which {where}: it was not appended through the journal",
+                lane=int(lane),
+                lane_seq=int(first.lane_seq),
+            )
+
+
+def _read_heads(session: Session) -> tuple[LaneHead, ...]:
+    rows = session.execute(
+        select(
+            JournalHead.id, JournalHead.last_seq, JournalHead.last_id, JournalHead.last_hash
+        ).order_by(JournalHead.id)
+    ).all()
+    return tuple(LaneHead(int(r[0]), int(r[1]), int(r[2]), str(r[3])) for r in rows)

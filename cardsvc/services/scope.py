@@ -22,8 +22,15 @@ presented in their reader (a CardPresence for that person). Everything else is
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+from weakref import WeakKeyDictionary, WeakSet
+
+from sqlalchemy import Connection, event, select
 from sqlalchemy.orm import Session
+from sqlalchemy.pool import Pool
 
 from cardsvc.db.models import Card, Channel, ItemCode, Person, Role, Site
 from cardsvc.services.actors import Actor, CardPresence, DeviceActor, OperatorActor
@@ -84,8 +91,109 @@ def site_subtree(session: Session, root_code: str) -> frozenset[str]:
     return frozenset(session.execute(select(tree.c.code)).scalars())
 
 
+SUBTREE_TTL_S = 30.0
+"""How long a process reuses a site subtree it computed (sites change rarely)."""
+
+
+class SubtreeCache:
+    """Site subtrees per database and root site, reused for `ttl_s` seconds.
+
+    Sites change rarely, and every scoped call needs the caller's subtree, so each
+    process keeps the subtrees it computed. A commit that added, changed or
+    deleted a :class:`Site` through the ORM in this process clears the cache at
+    once (and so does a rollback of such a change); changes made elsewhere (another
+    process, bulk loads) are seen after at most `ttl_s` seconds. `clear()` drops
+    everything (e.g. after a bulk load in this process).
+    """
+
+    def __init__(self, ttl_s: float = SUBTREE_TTL_S, clock: Callable[[], float] = time.monotonic):
+        self.ttl_s = ttl_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._entries: WeakKeyDictionary[Pool, dict[str, tuple[float, frozenset[str]]]] = (
+            WeakKeyDictionary()
+        )
+        self._generation = 0
+        self._listening = False
+
+    def subtree(self, session: Session, root_code: str) -> frozenset[str]:
+        """`site_subtree(session, root_code)`, from the cache while it is fresh."""
+        self._listen()
+        bind = session.get_bind()
+        # The pool identifies the database: an engine's execution_options() copies (the
+        # read-only session factory's bind) share it.
+        pool = (bind.engine if isinstance(bind, Connection) else bind).pool
+        if _changes_sites(session):  # this transaction changed sites: neither read nor cache
+            return site_subtree(session, root_code)
+        now = self._clock()
+        with self._lock:
+            cached = self._entries.get(pool, {}).get(root_code)
+            generation = self._generation
+        if cached is not None and cached[0] > now:
+            return cached[1]
+        codes = site_subtree(session, root_code)
+        with self._lock:
+            if generation == self._generation:
+                self._entries.setdefault(pool, {})[root_code] = (now + self.ttl_s, codes)
+        return codes
+
+    def clear(self) -> None:
+        """Forget every subtree (the next calls compute them again)."""
+        with self._lock:
+            self._entries.clear()
+            self._generation += 1
+
+    def _listen(self) -> None:
+        with self._lock:
+            if not self._listening:
+                _watch_site_changes(self)
+                self._listening = True
+
+
+_SITES_CHANGED = "cardsvc_sites_changed"
+_CACHES: WeakSet[SubtreeCache] = WeakSet()
+_WATCHING = threading.Lock()
+
+
+def _watch_site_changes(cache: SubtreeCache) -> None:
+    """Clear `cache` (and every other watched cache) when a session commits or rolls
+    back site changes. One set of Session listeners serves every cache."""
+    with _WATCHING:
+        if not event.contains(Session, "before_flush", _note_site_changes):
+            event.listen(Session, "before_flush", _note_site_changes)
+            event.listen(Session, "after_commit", _sites_settled)
+            event.listen(Session, "after_soft_rollback", _sites_rolled_back)
+        _CACHES.add(cache)
+
+
+def _sites_settled(session: Session) -> None:
+    if session.info.pop(_SITES_CHANGED, False):
+        for cache in list(_CACHES):
+            cache.clear()
+
+
+def _sites_rolled_back(session: Session, _previous: Any) -> None:
+    _sites_settled(session)
+
+
+def _note_site_changes(session: Session, _context: Any, _instances: Any) -> None:
+    changed = (*session.new, *session.dirty, *session.deleted)
+    if any(isinstance(obj, Site) for obj in changed):
+        session.info[_SITES_CHANGED] = True
+
+
+def _changes_sites(session: Session) -> bool:
+    if session.info.get(_SITES_CHANGED, False):
+        return True
+    return any(isinstance(obj, Site) for obj in (*session.new, *session.dirty, *session.deleted))
+
+
+SUBTREES = SubtreeCache()
+"""The process's subtree cache (SiteScope uses it)."""
+
+
 class SiteScope:
-    """The sites an actor sees, computed at most once per call."""
+    """The sites an actor sees, computed at most once per call (and cached per process)."""
 
     def __init__(self, session: Session, actor: Actor) -> None:
         self._session = session
@@ -95,7 +203,7 @@ class SiteScope:
     @property
     def codes(self) -> frozenset[str]:
         if self._codes is None:
-            self._codes = site_subtree(self._session, self._actor.site_code)
+            self._codes = SUBTREES.subtree(self._session, self._actor.site_code)
         return self._codes
 
     def __contains__(self, site_code: object) -> bool:

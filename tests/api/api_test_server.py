@@ -5,7 +5,8 @@ uvicorn imports it in a subprocess (``api_test_server:create_test_app`` with
 
 - ``POST /v1/test/echo``: a write with an Idempotency-Key; waits ``delay_s``, then
   answers 201 with a fresh ``run_id`` (so a replay is told from a second run), or
-  raises a Conflict when ``refuse`` is set.
+  raises a Conflict when ``refuse`` is set. Its optional ``X-Note`` header (lower-case
+  letters) is a parameter outside the idempotency fingerprint.
 - ``GET /v1/test/boom``: an unexpected exception (the catch-all 500).
 - ``GET /v1/test/operator-only``: needs an operator (a device gets 403).
 """
@@ -14,13 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI, Header
 from pydantic import BaseModel, Field
 
 from api.app import create_app
 from api.deps import IdempotencyKeyDep, OperatorDep
 from api.problems import problem_responses
+from api.routing import ApiRouter
 from cardsvc.services.errors import Conflict
 from cardsvc.settings import Settings
 
@@ -45,10 +48,14 @@ class Operator(BaseModel):
 
 def create_test_app() -> FastAPI:
     app = create_app(Settings.from_env())
-    router = APIRouter(prefix="/v1/test", tags=["test"])
+    router = ApiRouter(prefix="/v1/test", tags=["test"])
 
     @router.post("/echo", status_code=201, responses=problem_responses(409))
-    async def echo(body: EchoIn, idem: IdempotencyKeyDep) -> EchoOut:
+    async def echo(
+        body: EchoIn,
+        idem: IdempotencyKeyDep,
+        note: Annotated[str | None, Header(alias="X-Note", pattern="^[a-z]{1,20}$")] = None,
+    ) -> EchoOut:
         if body.delay_s:
             await asyncio.sleep(body.delay_s)
         if body.refuse:

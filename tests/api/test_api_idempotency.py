@@ -56,6 +56,25 @@ def test_same_key_same_body_replays_the_first_response(api: ApiEnv, auth: dict[s
     assert first.json()["key"] == key
 
 
+def test_a_replay_comes_only_after_the_other_parameters_are_valid(
+    api: ApiEnv, auth: dict[str, str]
+) -> None:
+    key = secrets.token_hex(8)
+    body = {"text": "hello", "delay_s": 0}
+    with api.client() as client:
+        first = _post(client, auth, key, body)
+        assert first.status_code == 201, first.text
+        # X-Note is not part of the fingerprint: same key and body, an invalid header
+        bad = _post(client, {**auth, "X-Note": "NOT VALID"}, key, body)
+        again = _post(client, {**auth, "X-Note": "fine"}, key, body)
+    problem = assert_problem(bad, 422, "invalid-request")
+    assert "idempotent-replayed" not in bad.headers
+    assert "X-Note" in json.dumps(problem)
+    assert again.status_code == 201
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json() == first.json()
+
+
 def test_same_key_other_body_is_refused(api: ApiEnv, auth: dict[str, str]) -> None:
     key = secrets.token_hex(8)
     with api.client() as client:

@@ -124,3 +124,15 @@ def test_values_the_database_would_refuse_are_refused_first(api: ApiEnv) -> None
         huge = client.post("/v1/auth/device-login", json={"device_id": 10**30, "credential": "x"})
     assert assert_problem(nul, 422, "invalid-request")["field"] == "username"
     assert assert_problem(huge, 422, "invalid-request")["field"] == "device_id"
+
+
+def test_405_allow_lists_every_route_of_the_path(sqlite_api: ApiEnv) -> None:
+    """POST and DELETE on one path are two routes: Allow names both, whichever matched."""
+    path = "/v1/cards/A00000011/loss-reports"
+    with sqlite_api.client() as client:
+        for method in ("OPTIONS", "PUT", "GET"):
+            response = client.request(method, path)
+            assert_problem(response, 405, None)
+            assert response.headers["allow"] == "DELETE, POST"
+        single = client.request("OPTIONS", "/v1/hotlist")
+    assert single.headers["allow"] == "GET"

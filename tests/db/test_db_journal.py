@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
+from cardsvc.db import migrate
 from cardsvc.db.errors import JournalError
 from cardsvc.db.journal import (
     GENESIS_HASH,
+    MAX_LANES,
     EntryFields,
+    LaneHead,
     Problem,
+    anchor_of,
     append_entry,
     canonical_bytes,
     check_detail,
     entry_hash,
     verify_journal,
 )
-from cardsvc.db.models import ItemCode, JournalEntry, Outcome
+from cardsvc.db.models import ItemCode, JournalEntry, JournalHead, Outcome
+from cardsvc.db.models.records import JournalEvent
 from cardsvc.db.uow import UnitOfWork, make_session_factory
 
 GuardsOff = Callable[[Engine], AbstractContextManager[Connection]]
@@ -69,6 +77,7 @@ def test_canonical_encoding_is_stable() -> None:
         outcome=Outcome.OK,
         detail={"b": 1, "a": "临时挂失"},
         prev_hash=GENESIS_HASH,
+        version=1,
     )
     assert (
         canonical_bytes(fields)
@@ -109,6 +118,39 @@ def test_detail_accepts_masked_and_plain_values() -> None:
     assert check_detail(detail) == detail
 
 
+def test_format_2_also_hashes_lane_position_and_event() -> None:
+    fields = EntryFields(
+        id=9,
+        at=AT,
+        site_code="370402",
+        operator_id=None,
+        device_id=3,
+        card_number="A00000011",
+        person_id=None,
+        item=ItemCode.E01,
+        outcome=Outcome.DENIED,
+        detail={},
+        prev_hash=GENESIS_HASH,
+        lane=2,
+        lane_seq=1,
+        event=JournalEvent.CARD_AUTHENTICATION,
+    )
+    assert (
+        canonical_bytes(fields)
+        == (
+            '{"at":"2025-03-01T08:30:00.123456Z","card":"A00000011","detail":{},"device":3,'
+            '"event":"card_authentication","id":9,"item":"E01","lane":2,"operator":null,'
+            '"outcome":"denied","person":null,"prev":"' + "0" * 64 + '","seq":1,'
+            '"site":"370402","v":2}'
+        ).encode()
+    )
+    hashes = {
+        entry_hash(replace(fields, **change))
+        for change in ({}, {"lane": 3}, {"lane_seq": 2}, {"event": JournalEvent.ITEM})
+    }
+    assert len(hashes) == 4
+
+
 def test_append_then_verify(session_factory: sessionmaker[Session]) -> None:
     assert _verify(session_factory).ok
     ids = _append(session_factory, 5, at=AT)
@@ -116,14 +158,19 @@ def test_append_then_verify(session_factory: sessionmaker[Session]) -> None:
     report = _verify(session_factory)
     assert report.ok, str(report)
     assert (report.checked, report.head_id) == (5, 5)
-    assert "journal OK: 5 entries" in str(report)
+    assert "journal OK: 5 entries in 1 lane(s), no sequence number missing" in str(report)
     with UnitOfWork(session_factory) as uow:
         entries = uow.session.scalars(select(JournalEntry).order_by(JournalEntry.id)).all()
         assert entries[0].prev_hash == GENESIS_HASH
         assert [e.prev_hash for e in entries[1:]] == [e.hash for e in entries[:-1]]
         assert entries[0].at == AT
         assert entries[0].detail == {"n": 0, "name": "张三𠀀"}
-        assert report.head_hash == entries[-1].hash
+        assert [(e.lane, e.lane_seq, e.version) for e in entries] == [
+            (1, n, 2) for n in range(1, 6)
+        ]
+        head = uow.session.get_one(JournalHead, 1)
+        assert (head.last_seq, head.last_id, head.last_hash) == (5, 5, entries[-1].hash)
+        assert report.head_hash == anchor_of((LaneHead(1, 5, 5, entries[-1].hash),))
 
 
 def test_append_refuses_bad_fields(session_factory: sessionmaker[Session]) -> None:
@@ -171,6 +218,8 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(
             outcome=row.outcome,
             detail=row.detail,
             prev_hash=row.prev_hash,
+            lane=row.lane,
+            lane_seq=row.lane_seq,
         )
     with guards_off(migrated_engine) as conn:
         conn.exec_driver_sql(
@@ -181,7 +230,7 @@ def test_an_edit_with_a_recomputed_hash_breaks_the_next_link(
     assert (report.problem, report.entry_id) == (Problem.BROKEN_LINK, 3)
 
 
-@pytest.mark.parametrize(("deleted", "found"), [(2, 2), (4, 4)])
+@pytest.mark.parametrize(("deleted", "found"), [(2, 2), (4, 4)])  # the lane position
 def test_a_deleted_entry_is_found(
     migrated_engine: Engine,
     session_factory: sessionmaker[Session],
@@ -193,7 +242,9 @@ def test_a_deleted_entry_is_found(
     with guards_off(migrated_engine) as conn:
         conn.exec_driver_sql(f"DELETE FROM journal_entries WHERE id = {deleted}")
     report = _verify(session_factory)
-    assert (report.problem, report.entry_id) == (Problem.DELETED, found)
+    assert (report.problem, report.lane, report.lane_seq) == (Problem.DELETED, 1, found)
+    assert report.entry_id is None  # a missing entry has no id to name
+    assert "lane 1" in report.message
 
 
 def test_a_row_beyond_the_head_is_found(
@@ -203,8 +254,8 @@ def test_a_row_beyond_the_head_is_found(
     with guards_off(migrated_engine) as conn:
         conn.exec_driver_sql(
             "INSERT INTO journal_entries (id, at, site_code, item, outcome, detail, "
-            "prev_hash, hash) SELECT 3, at, site_code, item, outcome, detail, hash, hash "
-            "FROM journal_entries WHERE id = 2"
+            "prev_hash, hash, lane, lane_seq) SELECT 3, at, site_code, item, outcome, detail, "
+            "hash, hash, 1, 3 FROM journal_entries WHERE id = 2"
         )
     report = _verify(session_factory)
     assert (report.problem, report.entry_id) == (Problem.INSERTED, 3)
@@ -217,8 +268,11 @@ def test_a_row_beyond_the_head_is_found(
         "DELETE FROM journal_entries WHERE id = 2",
         "UPDATE journal_head SET last_id = 1",
         "DELETE FROM journal_head",
-        "INSERT INTO journal_entries (id, at, site_code, item, outcome, detail, prev_hash, hash) "
-        "VALUES (9, '2025-01-01 00:00:00', '370402', 'E01', 'ok', '{}', 'x', 'y')",
+        "INSERT INTO journal_entries (id, at, site_code, item, outcome, detail, prev_hash, hash, "
+        "lane, lane_seq) VALUES (9, '2025-01-01 00:00:00', '370402', 'E01', 'ok', '{}', 'x', "
+        "'y', 1, 3)",
+        "INSERT INTO journal_head (id, last_seq, last_id, last_hash) VALUES (5, 1, 1, 'x')",
+        "UPDATE journal_head SET last_seq = 3",
     ],
 )
 def test_the_normal_path_cannot_change_the_journal(
@@ -264,3 +318,145 @@ def test_concurrent_appends_make_one_chain(migrated_engine: Engine) -> None:
     report = _verify(factory)
     assert report.ok, str(report)
     assert report.checked == 2 * per_thread
+
+
+def _hold_appends(engine: Engine, holders: int) -> list[int]:
+    """`holders` transactions that each append and keep their lane locked until all did."""
+    factory = make_session_factory(engine)
+    all_appended = threading.Barrier(holders, timeout=30)
+
+    def worker(operator_id: int) -> int:
+        with UnitOfWork(factory) as uow:
+            entry = append_entry(
+                uow.session, site_code="370402", item=ItemCode.E02, outcome=Outcome.OK,
+                operator_id=operator_id,
+            )  # fmt: skip
+            all_appended.wait()  # nobody commits before everyone appended: lanes are held
+            return entry.lane
+
+    with ThreadPoolExecutor(max_workers=holders) as pool:
+        return list(pool.map(worker, range(1, holders + 1)))
+
+
+def test_postgresql_appends_in_parallel_use_several_lanes(pg_engine: Engine) -> None:
+    lanes = _hold_appends(pg_engine, 4)
+    assert sorted(lanes) == [1, 2, 3, 4]  # no append waited for another's commit
+    factory = make_session_factory(pg_engine)
+    _append(factory, 3)  # afterwards the first free lane is taken again
+    report = _verify(factory)
+    assert report.ok, str(report)
+    assert (report.checked, report.lanes, report.head_id, report.unused_ids) == (7, 16, 7, 0)
+    with UnitOfWork(factory) as uow:
+        heads = uow.session.scalars(select(JournalHead).order_by(JournalHead.id)).all()
+        assert [(h.id, h.last_seq) for h in heads] == [(1, 4), (2, 1), (3, 1), (4, 1)] + [
+            (lane, 0) for lane in range(5, MAX_LANES + 1)
+        ]  # the other lanes were opened, empty, when lane 1 was found busy
+
+
+def test_postgresql_tampering_in_another_lane_is_found(pg_engine: Engine) -> None:
+    _hold_appends(pg_engine, 3)
+    factory = make_session_factory(pg_engine)
+    _append(factory, 2)
+    with UnitOfWork(factory) as uow:
+        lane2 = uow.session.scalars(select(JournalEntry).where(JournalEntry.lane == 2)).one()
+        lane1_last = uow.session.scalars(
+            select(JournalEntry).where(JournalEntry.lane == 1).order_by(JournalEntry.id.desc())
+        ).first()
+    assert lane1_last is not None
+    with _guards_off_pg(pg_engine) as conn:
+        conn.exec_driver_sql(f"UPDATE journal_entries SET site_code = 'X' WHERE id = {lane2.id}")
+    report = _verify(factory)
+    assert (report.problem, report.entry_id, report.lane) == (Problem.EDITED, lane2.id, 2)
+    with _guards_off_pg(pg_engine) as conn:
+        conn.exec_driver_sql(f"DELETE FROM journal_entries WHERE id = {lane2.id}")
+    report = _verify(factory)
+    assert (report.problem, report.lane, report.lane_seq) == (Problem.DELETED, 2, 1)
+    # An entry moved to another lane's end no longer links there.
+    with _guards_off_pg(pg_engine) as conn:
+        conn.exec_driver_sql(f"DELETE FROM journal_entries WHERE id = {lane1_last.id}")
+        conn.exec_driver_sql(
+            "UPDATE journal_head SET last_seq = last_seq - 1 WHERE id = 1"
+        )  # the deleted tail hidden by rewinding the head: the anchor changes
+    assert _verify(factory).head_hash != report.head_hash
+
+
+@contextlib.contextmanager
+def _guards_off_pg(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn:
+        conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        yield conn
+        conn.commit()
+
+
+def test_postgresql_a_rolled_back_append_leaves_an_unused_id_not_a_gap(pg_engine: Engine) -> None:
+    factory = make_session_factory(pg_engine)
+    _append(factory, 1)
+    with UnitOfWork(factory) as uow:
+        append_entry(uow.session, site_code="370402", item=ItemCode.E01, outcome=Outcome.OK)
+        uow.rollback()
+    _append(factory, 1)
+    report = _verify(factory)
+    assert report.ok, str(report)
+    assert (report.checked, report.head_id, report.unused_ids) == (2, 3, 1)
+    assert "1 global ids unused" in str(report)
+
+
+def test_an_edited_event_is_found(
+    migrated_engine: Engine, session_factory: sessionmaker[Session], guards_off: GuardsOff
+) -> None:
+    with UnitOfWork(session_factory) as uow:
+        entry = append_entry(
+            uow.session, site_code="370402", item=ItemCode.E01, outcome=Outcome.DENIED,
+            device_id=3, card_number="A00000011", event=JournalEvent.CARD_AUTHENTICATION,
+        )  # fmt: skip
+    _append(session_factory, 1)
+    assert _verify(session_factory).ok
+    with UnitOfWork(session_factory) as uow:
+        assert uow.session.get_one(JournalEntry, entry.id).event is JournalEvent.CARD_AUTHENTICATION
+    with guards_off(migrated_engine) as conn:
+        conn.exec_driver_sql(f"UPDATE journal_entries SET event = 'item' WHERE id = {entry.id}")
+    report = _verify(session_factory)
+    assert (report.problem, report.entry_id) == (Problem.EDITED, entry.id)
+
+
+def test_entries_from_before_lanes_stay_verifiable(engine: Engine, guards_off: GuardsOff) -> None:
+    """Upgrade a journal written by the one-chain code (format 1), then append and verify."""
+    migrate.upgrade(engine, "0003")
+    prev = GENESIS_HASH
+    with engine.begin() as conn:
+        for n in (1, 2, 3):
+            fields = EntryFields(
+                id=n, at=AT, site_code="370402", operator_id=7, device_id=None,
+                card_number=None, person_id=42, item=ItemCode.E02, outcome=Outcome.OK,
+                detail={"n": n}, prev_hash=prev, version=1,
+            )  # fmt: skip
+            digest = entry_hash(fields)
+            conn.execute(
+                text(
+                    "INSERT INTO journal_entries (id, at, site_code, operator_id, person_id, "
+                    "item, outcome, detail, prev_hash, hash) VALUES (:id, :at, '370402', 7, 42, "
+                    "'E02', 'ok', :detail, :prev, :hash)"
+                ),
+                {"id": n, "at": AT, "detail": json.dumps({"n": n}), "prev": prev, "hash": digest},
+            )
+            conn.execute(
+                text("UPDATE journal_head SET last_id = :id, last_hash = :hash WHERE id = 1"),
+                {"id": n, "hash": digest},
+            )
+            prev = digest
+    migrate.upgrade(engine)
+    factory = make_session_factory(engine)
+    assert _append(factory, 2) == [4, 5]
+    report = _verify(factory)
+    assert report.ok, str(report)
+    assert report.checked == 5
+    with UnitOfWork(factory) as uow:
+        rows = uow.session.scalars(select(JournalEntry).order_by(JournalEntry.id)).all()
+        assert [(r.lane_seq, r.version) for r in rows] == [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2)]
+        assert rows[3].prev_hash == rows[2].hash  # the chain goes on across the upgrade
+    with guards_off(engine) as conn:
+        conn.exec_driver_sql("UPDATE journal_entries SET person_id = 43 WHERE id = 2")
+    report = _verify(factory)
+    assert (report.problem, report.entry_id) == (Problem.EDITED, 2)
+    with pytest.raises(RuntimeError, match="cannot downgrade the journal"):
+        migrate.downgrade(engine, "0003")

@@ -6,6 +6,7 @@ The journal's behaviour (appending, hashing, verifying) is in cardsvc.db.journal
 from __future__ import annotations
 
 from datetime import date, datetime
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
@@ -16,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     text,
 )
@@ -38,8 +40,20 @@ class IdempotencyRecord(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
+class JournalEvent(StrEnum):
+    """What a journal entry records (hashed with the entry; see cardsvc.db.journal)."""
+
+    ITEM = "item"
+    """A business item call (its code in ``item``): the normal entry."""
+    CARD_AUTHENTICATION = "card_authentication"
+    """A card refused by its internal authentication (a forged or cloned card)."""
+
+
 class JournalEntry(Base):
-    """One journaled transaction; append-only, hash-chained (see cardsvc.db.journal).
+    """One journaled transaction; append-only, hash-chained in lanes (see cardsvc.db.journal).
+
+    `id` is the global sequence number; `lane` and `lane_seq` place the entry in
+    one of the chains (`prev_hash` is the previous entry of the same lane).
 
     No foreign keys on purpose: the journal is evidence and keeps the values
     as they were when the transaction happened.
@@ -49,7 +63,10 @@ class JournalEntry(Base):
     __table_args__ = (
         CheckConstraint("operator_id IS NULL OR device_id IS NULL", name="one_actor"),
         CheckConstraint("id >= 1", name="id_positive"),
+        CheckConstraint("lane >= 1 AND lane_seq >= 1", name="lane_position"),
+        CheckConstraint("version IN (1, 2)", name="version"),
         Index("ix_journal_entries_site_at", "site_code", "at"),
+        Index("uq_journal_entries_lane_seq", "lane", "lane_seq", unique=True),
     )
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
@@ -64,25 +81,37 @@ class JournalEntry(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+    lane: Mapped[int] = mapped_column(SmallInteger, server_default=text("1"))
+    lane_seq: Mapped[int] = mapped_column(BigInteger)
+    event: Mapped[JournalEvent] = mapped_column(
+        enum_type(JournalEvent, "journal_event"), server_default=text("'item'")
+    )
+    version: Mapped[int] = mapped_column(SmallInteger, server_default=text("2"))
+    """The hash format (1: before lanes, migration 0005; 2: with lane, lane_seq, event)."""
 
 
 class JournalHead(Base):
-    """The single row (id 1) naming the last journal entry and its hash.
+    """One row per journal lane (id = lane number): its last entry and that entry's hash.
 
-    Appenders lock it (SELECT … FOR UPDATE on PostgreSQL; BEGIN IMMEDIATE on
-    SQLite), which serialises appends; verification compares it with the
-    chain, so a deleted last entry is found.
+    Appenders lock one lane's row (``SELECT … FOR UPDATE SKIP LOCKED`` on
+    PostgreSQL: any free lane; SQLite has one writer and uses lane 1), which
+    serialises the appends of that lane only; verification compares every lane
+    with its chain, so a deleted last entry is found.
     """
 
     __tablename__ = "journal_head"
     __table_args__ = (
-        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("id BETWEEN 1 AND 64", name="lane_number"),
         CheckConstraint("last_id >= 0", name="last_id"),
+        CheckConstraint("last_seq >= 0", name="last_seq"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     last_id: Mapped[int] = mapped_column(BigInteger)
+    """The global id of the lane's last entry (0: none yet)."""
     last_hash: Mapped[str] = mapped_column(String(64))
+    last_seq: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    """How many entries the lane holds (its last entry's lane_seq)."""
 
 
 _BY_OPERATOR = text("operator_id IS NOT NULL")

@@ -173,6 +173,10 @@ def test_hotlist_is_incremental(card_api: CardApi) -> None:
     assert first.status_code == 200, first.text
     since = first.json()["next_since"]
     assert card.card_number not in {e["card_number"] for e in first.json()["entries"]}
+    for number in ("0.5", "1700000000"):  # not read as a Unix time: RFC 3339 only
+        refused = terminal_device.request("GET", "/v1/hotlist", params={"since": number})
+        problem = assert_problem(refused, 422, "invalid-request")
+        assert "since" in str(problem["errors"])
 
     path = f"/v1/cards/{card.card_number}/loss-reports"
     assert clerk.write("POST", path, json={"kind": "temporary"}).status_code == 201

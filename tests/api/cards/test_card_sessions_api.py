@@ -13,6 +13,7 @@ from cards_harness import CardApi
 from sqlalchemy import select, update
 
 from cardsvc.db.models import CardChallenge, DeviceKind, JournalEntry, Outcome, Role
+from cardsvc.db.models.records import JournalEvent
 
 
 def test_example_gen2_card_opens_a_kiosk_session(card_api: CardApi) -> None:
@@ -84,8 +85,8 @@ def test_forged_card_is_refused_and_journaled(card_api: CardApi) -> None:
             .scalars()
             .all()
         )
-        assert [(e.outcome, e.detail["problem"]) for e in entries] == [
-            (Outcome.DENIED, "forged-card")
+        assert [(e.event, e.outcome, e.detail["problem"]) for e in entries] == [
+            (JournalEvent.CARD_AUTHENTICATION, Outcome.DENIED, "forged-card")
         ]
     # the refused session gives nothing
     refused = kiosk.write("POST", f"/v1/cards/{card.card_number}/pin-change", session=session_id)
