@@ -12,11 +12,14 @@ Used by the simulators' personalisation and by the terminal side alike.
 from __future__ import annotations
 
 import datetime as dt
+import operator
 import string
 
 from cardsvc.errors import CardsvcError
 
 _CARD_ALPHABET = string.digits + string.ascii_uppercase
+_CARD_VALUES = {c: v for v, c in enumerate(_CARD_ALPHABET)}
+_CARD_CHARS = frozenset(_CARD_ALPHABET)
 _CARD_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 _SSN_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _SSN_CHECK = "10X98765432"
@@ -28,9 +31,9 @@ class IdFormatError(CardsvcError, ValueError):
 
 def card_number_check_char(body8: str) -> str:
     """The check character of an 8-character card-number body, e.g. `A0000001` → `1`."""
-    if len(body8) != 8 or any(c not in _CARD_ALPHABET for c in body8):
+    if len(body8) != 8 or not _CARD_CHARS.issuperset(body8):
         raise IdFormatError(f"card number body must be 8 characters 0-9/A-Z, got {body8!r}")
-    total = sum(_CARD_ALPHABET.index(c) * w for c, w in zip(body8, _CARD_WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(_CARD_VALUES.__getitem__, body8), _CARD_WEIGHTS))
     r = 11 - total % 11
     if r == 10:
         return "X"
@@ -53,7 +56,7 @@ def ssn_check_digit(body17: str) -> str:
     """The GB 11643 check character (`0`-`9` or `X`) of the first 17 digits."""
     if len(body17) != 17 or not body17.isascii() or not body17.isdigit():
         raise IdFormatError(f"SSN body must be 17 digits, got {len(body17)} characters")
-    total = sum(int(c) * w for c, w in zip(body17, _SSN_WEIGHTS, strict=True))
+    total = sum(map(operator.mul, map(int, body17), _SSN_WEIGHTS))
     return _SSN_CHECK[total % 11]
 
 

@@ -13,8 +13,9 @@ GET RESPONSE / 6Cxx handling and tracing on top of it.
 
 Both backends' connections also offer two optional methods that the port does
 not require (`CardChannel` uses them when present): `run(fn)`, which runs a
-whole multi-command operation with one watchdog hand-off (each command still
-bounded, see `reader_driver.watchdog.run_bounded`), and `holds_transaction()`,
+whole multi-command operation with at most one watchdog hand-off (none for a
+PC/SC connection whose watchdog is interruptible; each command still bounded,
+see `reader_driver.watchdog`), and `holds_transaction()`,
 which says whether the caller is inside a `transaction()` already.
 """
 

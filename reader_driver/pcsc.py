@@ -11,7 +11,11 @@ its helpers (pcsc_codes, events) and nowhere else.
   pcscd is back. While pcscd is down calls raise `PcscdUnavailable`.
 - `PcscConnection` owns its own context and card handle (SCARD_SHARE_SHARED,
   T=0 or T=1; SCARD_LEAVE_CARD on disconnect), so a mute card blocks only that
-  connection (see reader_driver.watchdog: every blocking call is bounded).
+  connection (see reader_driver.watchdog: every blocking call is bounded). When
+  the context's socket to pcscd is known (reader_driver.pcsc_socket, the usual
+  case on Linux) its calls run on the caller's thread and one past its limit is
+  freed by shutting that socket down; otherwise on a watchdog worker, one
+  hand-off per call or per `run(fn)`.
 - Known quirks handled: a card pulled during a command comes back from
   pcsc-lite as "Command successful" with an empty answer (measured with
   pcsc-lite 1.9.9 + vpcd), which raises `CardRemoved`; an error reply from
@@ -27,7 +31,6 @@ its helpers (pcsc_codes, events) and nowhere else.
 from __future__ import annotations
 
 import contextlib
-import functools
 import logging
 import threading
 import time
@@ -36,6 +39,7 @@ from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Final, Self, TypeVar
 
+from reader_driver import pcsc_socket
 from reader_driver.backend import DEFAULT_TIMEOUT, MAX_APDU, ReaderEvent, ReaderInfo, check_apdu
 from reader_driver.errors import (
     CardRemoved,
@@ -129,25 +133,53 @@ def _reader_infos(scard: Any, context: int) -> list[ReaderInfo]:
 
 
 class _Handles:
-    """A PC/SC context (and card handle) with the watchdog that bounds calls through it."""
+    """A PC/SC context (and card handle) with the watchdog that bounds calls through it.
+
+    A card connection's context (`connection=True`) whose socket to pcscd is known
+    (`reader_driver.pcsc_socket`) makes its watchdog interruptible: calls run on the
+    caller's thread, and one past its limit is freed by shutting that socket down.
+    Otherwise its calls run inline in a bounded region (see `PcscConnection.run`)
+    or on the watchdog's worker.
+    """
 
     def __init__(self, timeout: float | None, name: str, *, connection: bool = False) -> None:
         self.context: int | None = None
         self.handle: int | None = None
-        # A card connection's calls run inline in a bounded region (see `PcscConnection.run`).
+        self._connection = connection
+        # (descriptor, inode) of the context's socket to pcscd, while it is open
+        self._socket: tuple[int, int] | None = None
+        self._socket_lock = threading.Lock()
         self.watchdog = Watchdog(
             timeout, name=name, on_abandoned=self.release, inline_in_region=connection
         )
 
     def establish(self, scard: Any) -> int:
-        hresult, context = scard.SCardEstablishContext(SCOPE_USER)
+        if self._connection:
+            (hresult, context), sock = pcsc_socket.establish_context(
+                lambda: scard.SCardEstablishContext(SCOPE_USER)
+            )
+        else:
+            (hresult, context), sock = scard.SCardEstablishContext(SCOPE_USER), None
         if hresult != Code.S_SUCCESS:
             raise _PcscCallError(hresult, "establish a PC/SC context")
         self.context = int(context)
+        if sock is not None:
+            with self._socket_lock:
+                self._socket = sock
+            self.watchdog.interrupt_with(self._interrupt)
         return self.context
+
+    def _interrupt(self) -> None:
+        """Free the call blocked on this context (the watchdog's monitor, past its limit)."""
+        with self._socket_lock:
+            sock = self._socket
+            if sock is not None and pcsc_socket.shutdown(*sock):
+                logger.info("%s: shut down the connection to pcscd", self.watchdog.name)
 
     def release(self) -> None:
         """Disconnect (leaving the card as it is) and release the context; never raises."""
+        with self._socket_lock:  # closed below: no shutdown from now on
+            self._socket = None
         handle, self.handle = self.handle, None
         context, self.context = self.context, None
         if handle is None and context is None:
@@ -297,11 +329,16 @@ class PcscConnection:
         self._atr = atr
         self._transaction_timeout = transaction_timeout
         self._lock = threading.RLock()
+        self._lock_wait = -1 if transaction_timeout is None else transaction_timeout
+        self._on_mute = self._mute
         self._depth = 0
         self._owner = 0  # the thread holding the transaction (while _depth > 0)
         self._dead: TransportError | None = None
         self._closed = False
-        self._scard_transmit = load_scard().SCardTransmit
+        scard = load_scard()
+        self._scard_transmit = scard.SCardTransmit
+        self._scard_begin = scard.SCardBeginTransaction
+        self._scard_end = scard.SCardEndTransaction
 
     @classmethod
     def open(
@@ -389,33 +426,42 @@ class PcscConnection:
         watchdog = self._handles.watchdog
         if watchdog.tripped:  # its lock may be held by an abandoned worker
             self._usable()
-        wait = self._transaction_timeout
-        if not self._lock.acquire(True, -1 if wait is None else wait):
+        if not self._lock.acquire(True, self._lock_wait):
             raise self._held_elsewhere()
         try:
             handle = self._handles.handle
             if handle is None or self._dead is not None or self._closed:
                 handle = self._usable()
-            command = functools.partial(self._scard_transmit, handle, self._protocol, list(apdu))
             try:
-                hresult, response = watchdog.call(command, on_timeout=self._mute, what="the card")
+                hresult, response = watchdog.call(
+                    self._scard_transmit,
+                    handle,
+                    self._protocol,
+                    list(apdu),
+                    on_timeout=self._on_mute,
+                    what="the card",
+                )
             except ReaderTimeout as exc:
                 self._dead = exc  # the worker keeps the context; it releases it when unblocked
                 raise
-            if hresult != Code.S_SUCCESS:
-                raise self._failed(int(hresult), "transmit")
-            if len(response) < 2:
-                # pcsc-lite reports a card pulled during the command as success, no answer.
-                raise self._die(
-                    CardRemoved(
-                        f"{self._reader}: the card was removed during a command "
-                        f"(answer of {len(response)} bytes, no status word)",
-                        reader=self._reader,
-                    )
-                )
+            if hresult or len(response) < 2:  # S_SUCCESS is 0
+                return self._transmit_failed(int(hresult), response)
             return bytes(response)
         finally:
             self._lock.release()
+
+    def _transmit_failed(self, hresult: int, response: Sequence[int]) -> bytes:
+        """A transmit that failed, or "succeeded" with no status word (the card was pulled)."""
+        if hresult != Code.S_SUCCESS:  # the answer is garbage then: not looked at
+            raise self._failed(hresult, "transmit")
+        # pcsc-lite reports a card pulled during the command as success, no answer.
+        raise self._die(
+            CardRemoved(
+                f"{self._reader}: the card was removed during a command "
+                f"(answer of {len(response)} bytes, no status word)",
+                reader=self._reader,
+            )
+        )
 
     def run(self, fn: Callable[[], _T]) -> _T:
         """`fn()` (a multi-command operation) with one thread hand-off instead of one per call.
@@ -424,9 +470,12 @@ class PcscConnection:
         every PC/SC call it makes on this or another connection runs there inline and
         is still bounded by its own timeout (a mute card raises ReaderTimeout, another
         program's long transaction ReaderBusy); what `fn` raises is raised here.
-        Without a watchdog (`timeout=None`) `fn` runs on the caller's thread.
+        Without a watchdog (`timeout=None`), or when the watchdog is interruptible
+        (every call is then bounded on the caller's thread: no hand-off at all),
+        `fn` runs on the caller's thread.
         """
-        if self._handles.watchdog.timeout is None:
+        watchdog = self._handles.watchdog
+        if watchdog.timeout is None or watchdog.interruptible:
             return fn()
         return run_bounded(fn)
 
@@ -486,10 +535,18 @@ class PcscConnection:
 
     def _begin_transaction(self) -> None:
         handle = self._usable()
-        begin = load_scard().SCardBeginTransaction
-        hresult = self._call(
-            lambda: begin(handle), "another program's transaction to end", self._busy, busy=True
-        )
+        watchdog = self._handles.watchdog
+        try:
+            hresult = watchdog.call(
+                self._scard_begin,
+                handle,
+                timeout=self._transaction_timeout,
+                on_timeout=self._busy,
+                what="another program's transaction to end",
+            )
+        except (ReaderTimeout, ReaderBusy) as exc:
+            self._dead = exc  # the worker keeps the context; it releases it when unblocked
+            raise
         if hresult != Code.S_SUCCESS:
             raise self._failed(int(hresult), "begin a transaction")
 
@@ -517,26 +574,6 @@ class PcscConnection:
         if self._closed or self._handles.handle is None:
             raise ConnectionClosed(f"{self._reader}: connection closed", reader=self._reader)
         return self._handles.handle
-
-    def _call(
-        self,
-        fn: Callable[[], _T],
-        what: str,
-        on_timeout: Callable[[float], BaseException],
-        *,
-        busy: bool = False,
-    ) -> _T:
-        """`fn()` bounded by the watchdog (`busy`: by the transaction timeout); dies on timeout."""
-        watchdog = self._handles.watchdog
-        try:
-            if busy:
-                return watchdog.call(
-                    fn, timeout=self._transaction_timeout, on_timeout=on_timeout, what=what
-                )
-            return watchdog.call(fn, on_timeout=on_timeout, what=what)
-        except (ReaderTimeout, ReaderBusy) as exc:
-            self._dead = exc  # the worker keeps the context; it releases it when unblocked
-            raise
 
     def _mute(self, seconds: float) -> BaseException:
         return ReaderTimeout(
@@ -675,9 +712,18 @@ class PcscConnection:
     def _end_transaction(self) -> None:
         if self._dead is not None or self._closed or self._handles.handle is None:
             return
-        handle = self._handles.handle
-        end = load_scard().SCardEndTransaction
-        hresult = self._call(lambda: end(handle, LEAVE_CARD), "pcscd", self._mute)
+        watchdog = self._handles.watchdog
+        try:
+            hresult = watchdog.call(
+                self._scard_end,
+                self._handles.handle,
+                LEAVE_CARD,
+                on_timeout=self._mute,
+                what="pcscd",
+            )
+        except (ReaderTimeout, ReaderBusy) as exc:
+            self._dead = exc  # the worker keeps the context; it releases it when unblocked
+            raise
         if hresult != Code.S_SUCCESS:
             raise self._failed(int(hresult), "end the transaction")
 

@@ -148,8 +148,14 @@ class T0Processor:
                 sw1, sw2 = _status(response)
         if sw1 != 0x61:
             return response
+        fetched = 0
+        if len(response) == 2:  # the usual T=0 case: 61xx carries no data, one fetch does
+            response = self._send_fixing_le(bytes((self._cla, GET_RESPONSE_INS, 0, 0, sw2)))
+            if response[-2] != 0x61:
+                return response
+            fetched, sw2 = 1, response[-1]
         data = bytearray(response[:-2])
-        for _ in range(MAX_GET_RESPONSES):
+        for _ in range(MAX_GET_RESPONSES - fetched):
             response = self._send_fixing_le(bytes((self._cla, GET_RESPONSE_INS, 0, 0, sw2)))
             sw1, sw2 = _status(response)
             data += response[:-2]

@@ -31,7 +31,20 @@ the abandoned workers (daemon threads, see `abandoned_workers()`), each waiting
 on the pcscd-side one; connecting again to the same reader is itself bounded
 by a watchdog and raises ReaderTimeout until the reader is free.
 
-Bounded regions (`run_bounded`): the hand-off costs two thread wake-ups per
+Interruptible watchdogs (`Watchdog.interrupt_with`), what PC/SC connections use
+when they know their context's socket to pcscd (reader_driver.pcsc_socket):
+shutting that socket down does free a blocked call (pcsc-lite 1.9.9: it returns
+SCARD_F_COMM_ERROR at once). Then no call is handed off at all: each runs on the
+caller's thread and publishes its start and limit; one monitor thread (`_Monitor`)
+sleeps until the earliest deadline, and for a call past its limit it trips the
+watchdog and calls the interrupt. The call returns, the watchdog's clean-up runs
+on the caller's thread (release the handle and context), and the call raises its
+timeout error (ReaderTimeout, or the error its caller asked for). Nothing is left
+behind, and a busy connection costs the monitor one wake-up per limit, not one
+per call.
+
+Bounded regions (`run_bounded`), the fallback when the socket is not known: the
+hand-off costs two thread wake-ups per
 call (20-65 µs each, measured), about as much as the rest of our layer over a
 whole basic read. `run_bounded(fn)` hands a whole multi-command operation to a
 worker thread once; every call of a connection's watchdog made inside it
@@ -48,12 +61,13 @@ from __future__ import annotations
 
 import contextvars
 import enum
+import functools
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import Final, TypeVar, cast
+from typing import Final, NoReturn, TypeVar, cast
 
 from reader_driver.backend import DEFAULT_TIMEOUT
 from reader_driver.errors import ConnectionClosed, ReaderTimeout
@@ -68,6 +82,9 @@ _IDLE_EXIT_S: Final = 30.0
 # that starts meanwhile is then bounded from its own start: its error comes at most this
 # much late).
 _REGION_POLL_S: Final = 0.02
+
+
+_monotonic: Final = time.monotonic
 
 
 class _Unset(enum.Enum):
@@ -138,6 +155,11 @@ class Watchdog:
         # a caller that must see the timeout itself, like the backend's control context,
         # keeps its own worker).
         self._inline = inline_in_region
+        # With an interrupt (`interrupt_with`), calls run on the caller's thread: the
+        # call in progress is published here for the monitor thread (see `_Monitor`).
+        self._interrupt: Callable[[], None] | None = None
+        self._current: _Current | None = None
+        self._min_limit = timeout if timeout is not None else 0.0
 
     @property
     def tripped(self) -> bool:
@@ -149,15 +171,35 @@ class Watchdog:
         """The timeout error raised when the watchdog tripped (None while it has not)."""
         return self._trip_error
 
+    @property
+    def interruptible(self) -> bool:
+        """Whether calls run on the caller's thread, bounded by `interrupt` (`interrupt_with`)."""
+        return self._interrupt is not None
+
+    def interrupt_with(self, interrupt: Callable[[], None]) -> None:
+        """From now on run calls on the caller's thread: no hand-off, no worker.
+
+        `interrupt()` must make a blocked call return soon (for a PC/SC connection:
+        shut down its context's socket to pcscd, see `reader_driver.pcsc`). A monitor
+        thread calls it when a call runs past its limit, after tripping the watchdog;
+        the call then raises that limit's timeout error (ReaderTimeout, or the error
+        its caller asked for) on the caller's thread, whatever the blocked call
+        returned, and the watchdog's `on_abandoned` clean-up runs there first.
+        """
+        if self.timeout is None:
+            return  # unbounded: calls run directly anyway
+        self._interrupt = interrupt
+        _monitor.watch(self)
+
     def call(
         self,
-        fn: Callable[[], _T],
-        *,
+        fn: Callable[..., _T],
+        *args: object,
         timeout: float | _Unset | None = _UNSET,
         on_timeout: Callable[[float], BaseException] | None = None,
         what: str = "the card",
     ) -> _T:
-        """`fn()` within the timeout; else raise `on_timeout(seconds)` (default ReaderTimeout).
+        """`fn(*args)` within the timeout; else raise `on_timeout(seconds)` (default ReaderTimeout).
 
         The hand-over to the worker is the price of the bound: two thread wake-ups
         per call (about 20 µs on an idle 2-vCPU VM, 40-70 µs on a loaded one), so the
@@ -174,13 +216,46 @@ class Watchdog:
         if self._closed:
             raise ConnectionClosed(f"{self.name}: connection closed", reader=self.name)
         if limit is None:
-            return fn()
+            return fn(*args)
+        if self._interrupt is not None:
+            # On this thread, published for the monitor, which bounds it by `limit`. Who
+            # gave up first, this thread (the call returned) or the monitor (past the
+            # limit), is the first item appended to `outcome` (`list.append` is atomic):
+            # no lock on the way. (Inline, not a method: this is the hot path.)
+            if limit < self._min_limit:  # the monitor may sleep longer than this limit
+                self._min_limit = limit
+                _monitor.kick()
+            outcome: list[bool] = []
+            self._current = (limit, on_timeout, what, _monotonic(), outcome)
+            try:
+                result = fn(*args)
+            except BaseException:
+                outcome.append(True)
+                self._current = None
+                if outcome[0] is not True:
+                    self._interrupted()
+                raise
+            outcome.append(True)
+            self._current = None
+            if outcome[0] is not True:
+                self._interrupted()
+            return result
         if self._inline:
             region = _local.region
             # once abandoned, the caller has gone: the operation is unwinding (clean-up calls)
             if region is not None and not region.abandoned:
-                return region.inline(self, fn, limit, on_timeout, what)
-        job = _Job(fn)
+                # On this thread, published so the region's caller bounds it by `limit`
+                # (no lock on the way: see `_Region`).
+                outcome = []
+                region.call = (self, limit, on_timeout, what, _monotonic(), outcome)
+                try:
+                    return fn(*args)
+                finally:
+                    outcome.append(True)
+                    region.call = None
+                    if outcome[0] is not True:  # the caller gave up on it first
+                        region.unwind(self)  # raises ConnectionClosed
+        job = _Job(functools.partial(fn, *args) if args else fn)
         with self._lock:  # the worker leaves (idle) only with this lock held and no job queued
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -207,6 +282,7 @@ class Watchdog:
 
     def close(self) -> None:
         """Stop the idle worker (an abandoned one finishes on its own)."""
+        _monitor.forget(self)
         with self._lock:
             self._closed = True
             worker, self._thread = self._thread, None
@@ -216,6 +292,40 @@ class Watchdog:
                 worker.join(_CLOSE_JOIN_S)
 
     # --- internals -----------------------------------------------------------------
+
+    def _interrupted(self) -> NoReturn:
+        """The monitor gave up on the call that just returned: clean up, raise its error."""
+        with self._lock:  # free once the monitor has tripped the watchdog and interrupted
+            error = self._trip_error
+        assert error is not None  # set by the monitor before it interrupted
+        logger.info("%s: the interrupted call returned; cleaning up", self.name)
+        try:
+            if self._on_abandoned is not None:
+                self._on_abandoned()
+        except Exception:
+            logger.exception("%s: clean-up after an interrupted call failed", self.name)
+        raise error
+
+    def _expire(self, current: _Current) -> bool:
+        """`current` ran past its limit (the monitor): trip, interrupt; False if it returned."""
+        limit, on_timeout, what, _started, outcome = current
+        with self._lock:
+            outcome.append(False)
+            if outcome[0] is not False:  # it returned just now
+                return False
+            error = self._timeout_error(limit, on_timeout, what)
+            self._trip_error = error
+            self._tripped = True
+            worker, self._thread = self._thread, None  # idle since the connect
+            interrupt = self._interrupt
+            try:
+                if interrupt is not None:
+                    interrupt()
+            except Exception:
+                logger.exception("%s: interrupting the blocked call failed", self.name)
+        if worker is not None:
+            self._jobs.put(None)
+        return True
 
     def _timeout_error(
         self, limit: float, on_timeout: Callable[[float], BaseException] | None, what: str
@@ -275,14 +385,91 @@ class Watchdog:
                 _abandoned.discard(threading.current_thread())
 
 
+# --- the monitor of interruptible watchdogs ------------------------------------------------
+
+# (limit, on_timeout, what, started, outcome): the call an interruptible watchdog is in.
+_Current = tuple[float, Callable[[float], BaseException] | None, str, float, list[bool]]
+
+
+class _Monitor:
+    """One thread that bounds the calls of every interruptible watchdog (`interrupt_with`).
+
+    It sleeps until the earliest deadline it knows of: the limit of each call in
+    progress, and for each watchdog the smallest limit its calls have used, from
+    now (so a call that starts while it sleeps is never found late). With busy
+    connections that is one wake-up per limit (seconds), not one per call. The
+    thread ends when no watchdog is watched.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._watched: set[Watchdog] = set()
+        self._thread: threading.Thread | None = None
+
+    def watch(self, watchdog: Watchdog) -> None:
+        with self._cond:
+            self._watched.add(watchdog)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="watchdog monitor", daemon=True
+                )
+                self._thread.start()
+            self._cond.notify()
+
+    def forget(self, watchdog: Watchdog) -> None:
+        with self._cond:
+            self._watched.discard(watchdog)
+            if not self._watched:
+                self._cond.notify()  # the thread ends now
+
+    def kick(self) -> None:
+        """Look again now (a call with a smaller limit than any before has started)."""
+        with self._cond:
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while self._watched:
+                now = _monotonic()
+                wake = now + _IDLE_EXIT_S
+                for watchdog in list(self._watched):
+                    if watchdog.tripped:
+                        self._watched.discard(watchdog)
+                        continue
+                    current = watchdog._current
+                    if current is not None:
+                        deadline = current[3] + current[0]
+                        if deadline <= now:
+                            if watchdog._expire(current):
+                                self._watched.discard(watchdog)
+                                continue
+                        else:
+                            wake = min(wake, deadline)
+                    wake = min(wake, now + watchdog._min_limit)
+                self._cond.wait(max(0.0, wake - now))
+            self._thread = None
+
+
+_monitor: Final = _Monitor()
+
+
 # --- bounded regions ------------------------------------------------------------------
 
-# (watchdog, limit, on_timeout, what, started): the call a region's worker is in.
-_Call = tuple[Watchdog, float, Callable[[float], BaseException] | None, str, float]
+# (watchdog, limit, on_timeout, what, started, outcome): the call a region's worker is in;
+# `outcome` gets True appended when the call returns, False when the caller gives up on it.
+_Call = tuple[Watchdog, float, Callable[[float], BaseException] | None, str, float, list[bool]]
 
 
 class _Region:
-    """One `run_bounded` operation: the watchdog call its worker is in, if any."""
+    """One `run_bounded` operation: the watchdog call its worker is in, if any.
+
+    A call made inside the region (`Watchdog.call`) publishes itself in `call`
+    with an empty `outcome` list, which gets True appended when the call returns,
+    and False when the region's caller gives up on it (past its limit). The first
+    item decides (`list.append` is atomic), so the hot path takes no lock; the
+    caller gives up holding `lock`, and trips the call's watchdog before it frees
+    it, so the worker, once its call returns, finds the watchdog tripped.
+    """
 
     __slots__ = ("abandoned", "call", "finished", "lock")
 
@@ -292,32 +479,20 @@ class _Region:
         self.finished = False
         self.lock = threading.Lock()
 
-    def inline(
-        self,
-        owner: Watchdog,
-        fn: Callable[[], _T],
-        limit: float,
-        on_timeout: Callable[[float], BaseException] | None,
-        what: str,
-    ) -> _T:
-        """`fn()` on this thread, published so the region's caller bounds it by `limit`.
+    def unwind(self, owner: Watchdog) -> NoReturn:
+        """The caller gave up on `owner`'s call that just returned: clean up, and unwind.
 
-        When the caller gave up on it meanwhile, the watchdog's clean-up runs once it
-        returns and ConnectionClosed replaces its outcome (the operation unwinds).
+        The watchdog's clean-up runs (release the PC/SC handle and context), and
+        ConnectionClosed replaces the call's outcome, so the operation unwinds
+        without sending anything more.
         """
-        self.call = (owner, limit, on_timeout, what, time.monotonic())
-        try:
-            return fn()
-        finally:
-            with self.lock:
-                self.call = None
-                hung = self.abandoned  # set only while this call was published
-            if hung:
-                owner._finish_abandoned()
-                raise ConnectionClosed(
-                    f"{owner.name}: connection abandoned after a timeout; connect again",
-                    reader=owner.name,
-                )
+        with self.lock:  # free once the caller has tripped the owner
+            pass
+        owner._finish_abandoned()
+        raise ConnectionClosed(
+            f"{owner.name}: connection abandoned after a timeout; connect again",
+            reader=owner.name,
+        )
 
 
 class _RegionLocal(threading.local):
@@ -416,13 +591,14 @@ def run_bounded(fn: Callable[[], _T]) -> _T:
         if call is None:
             wait = _REGION_POLL_S
             continue
-        owner, limit, on_timeout, what, started = call
-        left = started + limit - time.monotonic()
+        owner, limit, on_timeout, what, started, outcome = call
+        left = started + limit - _monotonic()
         if left > 0:
             wait = left
             continue
         with region.lock:
-            if region.call is not call or region.finished:
+            outcome.append(False)
+            if outcome[0] is not False:  # it returned just now: the operation goes on
                 wait = _REGION_POLL_S
                 continue
             region.abandoned = True

@@ -303,7 +303,8 @@ def an_text(field_name: str, value: bytes, encoding: str = "ascii") -> str:
         text = body.decode(encoding)
     except UnicodeDecodeError:
         raise CardFormatError(field_name, f"not valid {encoding.upper()} text") from None
-    if _CONTROL.search(text) is not None:
+    # printable text has no control character (C0, C1 and DEL are not printable)
+    if not text.isprintable() and _CONTROL.search(text) is not None:
         raise CardFormatError(field_name, "control characters in the text")
     return text
 
@@ -348,7 +349,7 @@ def decode_spec_version(value: bytes) -> str:
 def decode_card_number(value: bytes) -> str:
     name = Tag.CARD_NUMBER.field_name
     text = an_text(name, value)
-    if len(text) != 9 or not set(text) <= _CARD_CHARS:
+    if len(text) != 9 or not _CARD_CHARS.issuperset(text):
         raise CardFormatError(name, "expected 8 characters 0-9/A-Z and a check character")
     expected = card_number_check_char(text[:8])
     if text[8] != expected:
@@ -389,7 +390,7 @@ def decode_name(name_value: bytes, ext_value: bytes | None = None) -> str:
         text = body.decode(NAME_ENCODING)
     except UnicodeDecodeError:
         raise CardFormatError(Tag.NAME.field_name, "not valid GB 18030 text") from None
-    if _CONTROL.search(text) is not None:
+    if not text.isprintable() and _CONTROL.search(text) is not None:
         raise CardFormatError(Tag.NAME.field_name, "control characters in the name")
     return text
 

@@ -44,7 +44,7 @@ import logging
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Concatenate, Final, ParamSpec, TypeVar
 
 from cardsvc import crypto
 from cardsvc.apdu import SW, Command, Ins
@@ -211,6 +211,31 @@ class BasicRead:
 Hotlist = Callable[[BasicRead], bool]
 """Says whether a card is lost or cancelled (True: block it, no service)."""
 
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def _operation(
+    method: Callable[Concatenate[SscSession, _P], _R],
+) -> Callable[Concatenate[SscSession, _P], _R]:
+    """A public operation: runs through the connection's `run` when it has one.
+
+    `PcscConnection.run` / `InProcessConnection.run` (through `CardChannel.run`)
+    bound a whole multi-command operation with at most one thread hand-off
+    (none when the connection's watchdog is interruptible) instead of one per
+    PC/SC call; nested operations run inline. Errors are those of the method.
+    """
+
+    @functools.wraps(method)
+    def bounded(self: SscSession, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        run = self._run_operation
+        if run is None:
+            return method(self, *args, **kwargs)
+        result: _R = run(lambda: method(self, *args, **kwargs))
+        return result
+
+    return bounded
+
 
 class SscSession:
     """A session with the SSSE of the card on `connection`.
@@ -237,6 +262,10 @@ class SscSession:
         self._card_id: CardIdCode | None = None
         self._spec_version: str | None = None
         self._authenticated: set[KeyId] = set()
+        # `run(fn)` of the connection (CardChannel, PcscConnection, ...), if it has one
+        self._run_operation: Callable[[Callable[[], Any]], Any] | None = getattr(
+            connection, "run", None
+        )
 
     # --- what the session knows -----------------------------------------------------
 
@@ -272,19 +301,20 @@ class SscSession:
     @property
     def spec_version(self) -> str:
         if self._spec_version is None:
-            tlv = self._read_tag(EF05_SFI, Tag.SPEC_VERSION)
+            tlv = self._bounded_read_tag(EF05_SFI, Tag.SPEC_VERSION)
             self._spec_version = decode_spec_version(parse_tlv(Tag.SPEC_VERSION, tlv))
         return self._spec_version
 
     @property
     def card_id(self) -> CardIdCode:
         if self._card_id is None:
-            tlv = self._read_tag(EF05_SFI, Tag.CARD_ID)
+            tlv = self._bounded_read_tag(EF05_SFI, Tag.CARD_ID)
             self._card_id = decode_card_id(parse_tlv(Tag.CARD_ID, tlv))
         return self._card_id
 
     # --- selection ----------------------------------------------------------------------
 
+    @_operation
     def select(self) -> Algorithm:
         """SELECT the SSSE; the algorithm from the FCI (tag 86).
 
@@ -317,6 +347,7 @@ class SscSession:
         with contextlib.suppress(ApplicationBlocked):
             self.select()
 
+    @_operation
     def select_df(self, df: Df) -> None:
         """SELECT DF01-DF04 by AID (their EF05 is then SFI 05)."""
         with self._conn.transaction():
@@ -330,6 +361,7 @@ class SscSession:
 
     # --- records ------------------------------------------------------------------------
 
+    @_operation
     def read_record(self, sfi: int, tag: int, length: int | None = None) -> bytes:
         """READ RECORD by SFI and tag in the current DF; the whole TLV.
 
@@ -352,11 +384,16 @@ class SscSession:
         self._check(response, _READ_WHAT[key])
         return response.data
 
+    @_operation
+    def _bounded_read_tag(self, sfi: int, tag: Tag) -> bytes:
+        return self._read_tag(sfi, tag)
+
     def _read_tag(self, sfi: int, tag: Tag) -> bytes:
         with self._conn.transaction():
             self._ensure_ssse()
             return self._read(sfi, tag)
 
+    @_operation
     def read_issuer_info(self) -> IssuerInfo:
         """EF05, every record (works while the application is blocked)."""
         with self._conn.transaction():
@@ -365,6 +402,7 @@ class SscSession:
         self._card_id, self._spec_version = info.card_id, info.spec_version
         return info
 
+    @_operation
     def read_basic_info(self) -> BasicInfo:
         """EF05 and EF06, every record (gen 3: EXTERNAL AUTHENTICATE with RKSSSE first)."""
         with self._conn.transaction():
@@ -376,6 +414,7 @@ class SscSession:
             records: dict[int, bytes] = {t: self._read_tag(EF06_SFI, t) for t in tags}
         return BasicInfo.of(issuer, decode_cardholder(records, generation))
 
+    @_operation
     def read_df_records(self, df: Df) -> tuple[DfRecord, ...]:
         """Every record of `df`'s EF05 (needs the PIN verified first: 6982 otherwise)."""
         out: list[DfRecord] = []
@@ -393,6 +432,7 @@ class SscSession:
                 out.append(DfRecord(data[0], bytes(data[2:])))
         return tuple(out)
 
+    @_operation
     def update_record(self, sfi: int, tag: int, value: bytes) -> None:
         """UPDATE RECORD by SFI and tag in the SSSE (EXTERNAL AUTHENTICATE with UK first)."""
         if len(value) > 253:
@@ -420,6 +460,7 @@ class SscSession:
         """The card's key derivation inputs: algorithm, F1 (ATR), F2 (region code)."""
         return Diversification.for_card(self.algorithm, self.atr, self.card_id.region_code)
 
+    @_operation
     def get_challenge(self, length: int = CHALLENGE_LEN) -> bytes:
         """GET CHALLENGE (valid for the next command only)."""
         with self._conn.transaction():
@@ -433,6 +474,7 @@ class SscSession:
             raise CardFormatError("challenge", f"{len(response.data)} bytes, asked {length}")
         return response.data
 
+    @_operation
     def internal_authenticate(self) -> None:
         """INTERNAL AUTHENTICATE with IRK on random P, S; ForgedCard unless the module agrees."""
         sm = self._require_sm()
@@ -451,6 +493,7 @@ class SscSession:
                 "internal authentication failed: a forged card, or one of other masters"
             )
 
+    @_operation
     def external_authenticate(self, kid: KeyId) -> None:
         """GET CHALLENGE, then EXTERNAL AUTHENTICATE with `kid` (cryptogram from the module)."""
         sm = self._require_sm()
@@ -472,6 +515,7 @@ class SscSession:
 
     # --- PIN --------------------------------------------------------------------------------
 
+    @_operation
     def verify_pin(self, pin: str) -> None:
         """VERIFY; InvalidPin(tries_left), PinBlocked when no try is left."""
         bcd = _pin_bcd(pin)
@@ -480,6 +524,7 @@ class SscSession:
             response = self._send(Command(0x00, Ins.VERIFY, 0x00, 0x00, bcd))
             self._pin_result(response, "VERIFY")
 
+    @_operation
     def pin_status(self) -> PinStatus:
         """VERIFY with no data: whether the PIN is verified, and the tries left."""
         with self._conn.transaction():
@@ -495,6 +540,7 @@ class SscSession:
         self._check(response, "VERIFY (status)")
         raise AssertionError("unreachable")  # pragma: no cover
 
+    @_operation
     def change_pin(self, old_pin: str, new_pin: str) -> None:
         """CHANGE PIN (a wrong old PIN counts as a failed try)."""
         data = _pin_bcd(old_pin) + b"\xff" + _pin_bcd(new_pin)
@@ -503,6 +549,7 @@ class SscSession:
             response = self._send(Command(0x80, Ins.CHANGE_PIN, 0x01, 0x00, data))
             self._pin_result(response, "CHANGE PIN")
 
+    @_operation
     def reload_pin(self, new_pin: str) -> None:
         """RELOAD PIN: sets the PIN and resets its counter, also when blocked (key PRK)."""
         _pin_bcd(new_pin)
@@ -545,17 +592,20 @@ class SscSession:
             response = self._send(body + mac)
             self._check(response, what)
 
+    @_operation
     def application_block(self) -> None:
         """APPLICATION BLOCK (the hotlist action; key STK)."""
         self._stk_command(Ins.APPLICATION_BLOCK, "APPLICATION BLOCK")
         self._blocked = True
         self._authenticated.clear()
 
+    @_operation
     def application_unblock(self) -> None:
         """APPLICATION UNBLOCK (key STK)."""
         self._stk_command(Ins.APPLICATION_UNBLOCK, "APPLICATION UNBLOCK")
         self._blocked = False
 
+    @_operation
     def card_block(self) -> None:
         """CARD BLOCK: permanent; every later command answers 9303 (key STK)."""
         self._stk_command(Ins.CARD_BLOCK, "CARD BLOCK")
@@ -563,6 +613,7 @@ class SscSession:
 
     # --- the section-9 flow ----------------------------------------------------------------
 
+    @_operation
     def basic_read(self, hotlist: Hotlist | None = None) -> BasicRead:
         """The terminal's basic read (section 9), authenticated, with the fewest APDUs.
 
@@ -572,10 +623,6 @@ class SscSession:
         gen 2 on). With `hotlist`, a card it reports gets APPLICATION BLOCK and
         HotlistedCard is raised.
         """
-        run = getattr(self._conn, "run", None)
-        if run is not None:
-            result: BasicRead = run(lambda: self._basic_read(hotlist))
-            return result
         return self._basic_read(hotlist)
 
     def _basic_read(self, hotlist: Hotlist | None) -> BasicRead:

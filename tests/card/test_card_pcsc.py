@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -57,13 +58,19 @@ def test_basic_read_with_the_psam_in_a_second_slot(
     plug: Plugger, backend: PcscBackend, psam: PsamSecurityModule, generation: int
 ) -> None:
     plugged = plug(user_card(generation), USER_SLOT)
-    in_region: list[bool] = []
+    caller = threading.current_thread()
+    seen: list[tuple[bool, bool]] = []
     with backend.connect(plugged.reader) as raw:
-        counter = CountingConnection(raw, lambda _sent: in_region.append(in_bounded_region()))
+        assert raw._handles.watchdog.interruptible  # its socket to pcscd was found
+        counter = CountingConnection(
+            raw,
+            lambda _sent: seen.append((threading.current_thread() is caller, in_bounded_region())),
+        )
         result = SscSession(CardChannel(counter), psam).basic_read()
-    # one watchdog hand-off for the whole read: every command ran inside its bounded region
-    assert in_region
-    assert all(in_region)
+    # no watchdog hand-off at all: every command ran on the caller's thread, no region
+    # (each PC/SC call bounded by the watchdog's monitor; tests/reader/test_pcsc_region.py)
+    assert seen
+    assert set(seen) == {(True, False)}
     assert result.generation == generation
     assert result.card_number == {1: "B12345671", 2: "A00000011", 3: "A00000038"}[generation]
     assert counter.count == BASIC_READ_APDUS[(generation, "T=0")]
