@@ -424,7 +424,8 @@ class PcscConnection:
         if type(apdu) is not bytes or not 4 <= len(apdu) <= MAX_APDU:
             check_apdu(apdu)
         watchdog = self._handles.watchdog
-        if watchdog.tripped:  # its lock may be held by an abandoned worker
+        # its lock may be held by an abandoned worker (`_tripped`: the property, no call)
+        if watchdog._tripped:
             self._usable()
         if not self._lock.acquire(True, self._lock_wait):
             raise self._held_elsewhere()
@@ -505,14 +506,6 @@ class PcscConnection:
 
     # --- internals ---------------------------------------------------------------------
 
-    def _acquire(self) -> None:
-        """Take the connection's lock (held by a transaction in another thread: ReaderBusy)."""
-        if self._handles.watchdog.tripped:  # its lock may be held by an abandoned worker
-            self._usable()
-        wait = self._transaction_timeout
-        if not self._lock.acquire(timeout=-1 if wait is None else wait):
-            raise self._held_elsewhere()
-
     def _held_elsewhere(self) -> ReaderBusy:
         return ReaderBusy(
             f"{self._reader}: another thread holds this connection in a transaction",
@@ -520,8 +513,15 @@ class PcscConnection:
         )
 
     def _begin(self) -> None:
-        """Enter a transaction: the lock (kept until `_end`), SCardBeginTransaction if outermost."""
-        self._acquire()
+        """Enter a transaction: the lock (kept until `_end`), SCardBeginTransaction if outermost.
+
+        The lock held by a transaction in another thread: ReaderBusy after the transaction
+        timeout.
+        """
+        if self._handles.watchdog._tripped:  # its lock may be held by an abandoned worker
+            self._usable()
+        if not self._lock.acquire(True, self._lock_wait):
+            raise self._held_elsewhere()
         entered = False
         try:
             if self._depth == 0:
@@ -534,8 +534,17 @@ class PcscConnection:
                 self._lock.release()
 
     def _begin_transaction(self) -> None:
-        handle = self._usable()
-        watchdog = self._handles.watchdog
+        handles = self._handles
+        watchdog = handles.watchdog
+        handle = handles.handle
+        # `_usable()` only when something is wrong (it raises then): one call less per read
+        if (
+            handle is None
+            or self._dead is not None
+            or self._closed
+            or watchdog._trip_error is not None
+        ):
+            handle = self._usable()
         try:
             hresult = watchdog.call(
                 self._scard_begin,

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from types import TracebackType
-from typing import Final, Protocol, Self, TypeVar
+from typing import Any, Final, Protocol, Self, TypeVar
 
 from cardsvc.apdu import ApduFormatError, Command, redact, redact_response
 from reader_driver.backend import Backend, CardConnection
@@ -126,7 +126,10 @@ class T0Processor:
             return self.complete(apdu, self.inner.transmit(apdu))
 
     def _send_fixing_le(self, apdu: bytes) -> bytes:
-        response = self.inner.transmit(apdu)
+        return self._fix_le(apdu, self.inner.transmit(apdu))
+
+    def _fix_le(self, apdu: bytes, response: bytes) -> bytes:
+        """`response` to `apdu`, or the answer to `apdu` re-sent with the Le a 6Cxx names."""
         sw1, sw2 = _status(response)
         if sw1 == 0x6C:
             fixed = with_le(apdu, sw2 or 256)
@@ -140,6 +143,17 @@ class T0Processor:
 
         Call it inside the transaction `apdu` was sent in.
         """
+        if len(response) == 2 and response[0] == 0x61:
+            # The usual T=0 case first, with no helper call: 61xx carries no data and one
+            # GET RESPONSE fetches it all (what follows is the general path's steps).
+            get = bytes((self._cla, GET_RESPONSE_INS, 0, 0, response[1]))
+            response = self.inner.transmit(get)
+            if len(response) >= 2 and response[-2] != 0x61 and response[-2] != 0x6C:
+                return response
+            response = self._fix_le(get, response)
+            if response[-2] != 0x61:
+                return response
+            return self._chain(response, 1)
         sw1, sw2 = _status(response)
         if sw1 == 0x6C:
             fixed = with_le(apdu, sw2 or 256)
@@ -149,11 +163,16 @@ class T0Processor:
         if sw1 != 0x61:
             return response
         fetched = 0
-        if len(response) == 2:  # the usual T=0 case: 61xx carries no data, one fetch does
+        if len(response) == 2:  # 61xx with no data after a 6Cxx re-send: one fetch does
             response = self._send_fixing_le(bytes((self._cla, GET_RESPONSE_INS, 0, 0, sw2)))
             if response[-2] != 0x61:
                 return response
-            fetched, sw2 = 1, response[-1]
+            fetched = 1
+        return self._chain(response, fetched)
+
+    def _chain(self, response: bytes, fetched: int) -> bytes:
+        """Data ‖ SW of a 61xx chain whose last answer is `response`, after `fetched` fetches."""
+        sw2 = response[-1]
         data = bytearray(response[:-2])
         for _ in range(MAX_GET_RESPONSES - fetched):
             response = self._send_fixing_le(bytes((self._cla, GET_RESPONSE_INS, 0, 0, sw2)))
@@ -193,6 +212,8 @@ class CardChannel:
         # `holds_transaction()`: whether this thread holds the connection's transaction
         # already (then a command needs no nested one); connections without it get one.
         self._holds: Callable[[], bool] | None = getattr(connection, "holds_transaction", None)
+        # The connection's `run(fn)`, if it has one (looked up once: `run` is per operation).
+        self._run: Callable[[Callable[[], Any]], Any] | None = getattr(connection, "run", None)
 
     @property
     def reader(self) -> str:
@@ -233,8 +254,11 @@ class CardChannel:
         the watchdog once (every command still bounded by its own timeout); any other
         connection runs `fn` on the caller's thread.
         """
-        run: Callable[[Callable[[], _T]], _T] | None = getattr(self.connection, "run", None)
-        return fn() if run is None else run(fn)
+        run = self._run
+        if run is None:
+            return fn()
+        result: _T = run(fn)
+        return result
 
     def close(self) -> None:
         self.connection.disconnect()

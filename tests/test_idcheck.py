@@ -99,3 +99,16 @@ def test_ssn_check_detects_any_single_digit_change(body: str) -> None:
     for i in range(17):
         changed = body[:i] + str((int(body[i]) + 1) % 10) + body[i + 1 :]
         assert ssn_check_digit(changed) != check
+
+
+@given(st.text(alphabet=string.digits, min_size=17, max_size=17))
+def test_ssn_check_digit_is_gb_11643(body: str) -> None:
+    # GB 11643: weights 2^(18-i) mod 11, check = (12 - sum mod 11) mod 11, 10 written X
+    total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(body))
+    expected = (12 - total % 11) % 11
+    assert ssn_check_digit(body) == ("X" if expected == 10 else str(expected))
+
+
+def test_ssn_body_with_non_ascii_digits_is_refused() -> None:
+    with pytest.raises(IdFormatError):
+        ssn_check_digit("\u0661" * 17)  # Arabic-Indic digits: isdigit(), not ASCII

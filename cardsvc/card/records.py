@@ -76,6 +76,13 @@ _FIELD_NAMES: Final[Mapping[Tag, str]] = {
     Tag.BIRTH_DATE: "birth_date",
     Tag.NAME_EXT: "name_ext",
 }
+# The field names the basic read's decoders use, looked up once (not per call).
+_CARD_ID_NAME: Final = _FIELD_NAMES[Tag.CARD_ID]
+_SPEC_VERSION_NAME: Final = _FIELD_NAMES[Tag.SPEC_VERSION]
+_CARD_NUMBER_NAME: Final = _FIELD_NAMES[Tag.CARD_NUMBER]
+_SSN_NAME: Final = _FIELD_NAMES[Tag.SSN]
+_NAME_NAME: Final = _FIELD_NAMES[Tag.NAME]
+_NAME_EXT_NAME: Final = _FIELD_NAMES[Tag.NAME_EXT]
 
 # Value lengths fixed by the contract (the TLV is 2 bytes longer).
 VALUE_LENGTHS: Final[Mapping[Tag, int]] = {
@@ -310,7 +317,7 @@ def an_text(field_name: str, value: bytes, encoding: str = "ascii") -> str:
 
 
 def decode_card_id(value: bytes) -> CardIdCode:
-    name = Tag.CARD_ID.field_name
+    name = _CARD_ID_NAME
     if len(value) != 16:
         raise CardFormatError(name, f"{len(value)} bytes, the contract says 16")
     region = value[:3].hex()
@@ -341,13 +348,13 @@ def generation_of(spec_version: str) -> int:
 
 
 def decode_spec_version(value: bytes) -> str:
-    text = an_text(Tag.SPEC_VERSION.field_name, value)
+    text = an_text(_SPEC_VERSION_NAME, value)
     generation_of(text)
     return text
 
 
 def decode_card_number(value: bytes) -> str:
-    name = Tag.CARD_NUMBER.field_name
+    name = _CARD_NUMBER_NAME
     text = an_text(name, value)
     if len(text) != 9 or not _CARD_CHARS.issuperset(text):
         raise CardFormatError(name, "expected 8 characters 0-9/A-Z and a check character")
@@ -358,7 +365,7 @@ def decode_card_number(value: bytes) -> str:
 
 
 def decode_ssn(value: bytes) -> str:
-    name = Tag.SSN.field_name
+    name = _SSN_NAME
     text = an_text(name, value)
     if len(text) != 18 or not (text[:17].isascii() and text[:17].isdigit()):
         raise CardFormatError(name, "expected 17 digits and a check character")
@@ -381,17 +388,17 @@ def name_bytes(field_name: str, value: bytes) -> bytes:
 
 def decode_name(name_value: bytes, ext_value: bytes | None = None) -> str:
     """Full name = 09 ‖ 4E, each 00-padding stripped, decoded as GB 18030 together."""
-    body = name_bytes(Tag.NAME.field_name, name_value)
+    body = name_bytes(_NAME_NAME, name_value)
     if ext_value is not None:
-        body += name_bytes(Tag.NAME_EXT.field_name, ext_value)
+        body += name_bytes(_NAME_EXT_NAME, ext_value)
     if not body:
-        raise CardFormatError(Tag.NAME.field_name, "empty")
+        raise CardFormatError(_NAME_NAME, "empty")
     try:
         text = body.decode(NAME_ENCODING)
     except UnicodeDecodeError:
-        raise CardFormatError(Tag.NAME.field_name, "not valid GB 18030 text") from None
+        raise CardFormatError(_NAME_NAME, "not valid GB 18030 text") from None
     if not text.isprintable() and _CONTROL.search(text) is not None:
-        raise CardFormatError(Tag.NAME.field_name, "control characters in the name")
+        raise CardFormatError(_NAME_NAME, "control characters in the name")
     return text
 
 

@@ -29,7 +29,7 @@ from cardsvc import crypto
 from cardsvc.apdu import SW, Command, Ins
 from cardsvc.card.atr import card_factor
 from cardsvc.card.errors import CardFormatError, NoSecurityModule, SecurityModuleError
-from cardsvc.card.transport import CardTransport, Response, exchange, send
+from cardsvc.card.transport import CardTransport, Response, exchange, finish, send
 from cardsvc.crypto import Algorithm, CryptoError, KeyId, MasterKeys
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,7 @@ _P1_ENCRYPT: Final = 0x00
 _P1_ENCIPHER: Final = 0x01
 _P1_MAC: Final = 0x05
 _ALG_NAMES: Final = {"3DES": Algorithm.DES3, "SM4": Algorithm.SM4}
+_SW_OK: Final = b"\x90\x00"
 
 
 @dataclass(frozen=True, slots=True)
@@ -259,7 +260,10 @@ class PsamSecurityModule:
         index = key_index(div.alg, kid)
         data = div.f1 + div.f2 + r
         init = bytes((0xBF, Ins.DES_INIT, USAGE_TWO_LEVELS, index, len(data))) + data
-        response = send(self._conn, init)
+        raw = self._conn.transmit(init)
+        if raw[-2:] == _SW_OK:  # the usual answer: no Response to build
+            return
+        response = finish(self._conn, init, raw)
         if response.sw == SW.CONDITIONS_NOT_SATISFIED:
             # DF01 is no longer current (the PSAM was reset or reselected): once more
             _select_df01(self._conn)
@@ -271,13 +275,19 @@ class PsamSecurityModule:
         _require_ok(response, "DES INIT")
 
     def _crypt(self, p1: int, data: bytes, what: str, length: int | None = None) -> bytes:
-        response = send(self._conn, bytes((0x80, Ins.DES_CRYPT, p1, 0x00, len(data))) + data)
-        _require_ok(response, what)
-        if length is not None and len(response.data) != length:
+        apdu = bytes((0x80, Ins.DES_CRYPT, p1, 0x00, len(data))) + data
+        raw = self._conn.transmit(apdu)
+        if raw[-2:] == _SW_OK:  # the usual answer: no Response to build
+            answer = raw[:-2]
+        else:
+            response = finish(self._conn, apdu, raw)
+            _require_ok(response, what)
+            answer = response.data
+        if length is not None and len(answer) != length:
             raise SecurityModuleError(
-                f"the PSAM's {what} answer has {len(response.data)} bytes, expected {length}"
+                f"the PSAM's {what} answer has {len(answer)} bytes, expected {length}"
             )
-        return response.data
+        return answer
 
     def verify_internal_auth(self, div: Diversification, p: bytes, s: bytes, answer: bytes) -> bool:
         with self._conn.transaction():

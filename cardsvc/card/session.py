@@ -76,8 +76,8 @@ from cardsvc.card.records import (
     decode_card_id,
     decode_card_number,
     decode_cardholder,
-    decode_full_name,
     decode_issuer,
+    decode_name,
     decode_spec_version,
     decode_ssn,
     generation_of,
@@ -109,12 +109,6 @@ _NOT_OUR_CARD: Final = frozenset(
     {SW.FILE_NOT_FOUND, SW.WRONG_P1P2, SW.WRONG_LENGTH, SW.INS_NOT_SUPPORTED, SW.CLA_NOT_SUPPORTED}
 )
 
-# The section-9 records, in the order basic_read reads them.
-_FIRST_TAGS: Final = (Tag.CARD_ID, Tag.SPEC_VERSION)
-_LATER_EF05_TAGS: Final = (Tag.ISSUE_DATE, Tag.EXPIRY_DATE, Tag.CARD_NUMBER)
-_EF06_BASIC: Final = (Tag.SSN, Tag.NAME, Tag.NAME_EXT)  # 4E from generation 2 on
-_EF06_BASIC_GEN1: Final = (Tag.SSN, Tag.NAME)
-
 _SW_OK: Final = b"\x90\x00"
 _SELECT_SSSE: Final = Command(0x00, Ins.SELECT, 0x04, 0x00, SSSE_NAME).to_bytes()
 # INTERNAL AUTHENTICATE with IRK: this header, then Lc = 16 and P ‖ S.
@@ -144,6 +138,32 @@ _READ_APDUS: Final[dict[tuple[int, int], bytes]] = {
 _READ_WHAT: Final[dict[tuple[int, int], str]] = {
     key: f"READ RECORD {key[1]:02X} of SFI {key[0]:02X}" for key in _READ_APDUS
 }
+
+# basic_read's records as module constants (an enum member costs an attribute lookup on
+# its class each time): the tag, and READ RECORD's APDU and description in errors.
+_CARD_ID: Final = Tag.CARD_ID
+_SPEC_VERSION: Final = Tag.SPEC_VERSION
+_ISSUE_DATE: Final = Tag.ISSUE_DATE
+_EXPIRY_DATE: Final = Tag.EXPIRY_DATE
+_CARD_NUMBER: Final = Tag.CARD_NUMBER
+_SSN: Final = Tag.SSN
+_NAME: Final = Tag.NAME
+_NAME_EXT: Final = Tag.NAME_EXT
+_RKSSSE: Final = KeyId.RKSSSE
+
+
+def _record(sfi: int, tag: Tag) -> tuple[bytes, str]:
+    return _READ_APDUS[sfi, tag], _READ_WHAT[sfi, tag]
+
+
+_READ_CARD_ID: Final = _record(EF05_SFI, Tag.CARD_ID)
+_READ_SPEC_VERSION: Final = _record(EF05_SFI, Tag.SPEC_VERSION)
+_READ_ISSUE_DATE: Final = _record(EF05_SFI, Tag.ISSUE_DATE)
+_READ_EXPIRY_DATE: Final = _record(EF05_SFI, Tag.EXPIRY_DATE)
+_READ_CARD_NUMBER: Final = _record(EF05_SFI, Tag.CARD_NUMBER)
+_READ_SSN: Final = _record(EF06_SFI, Tag.SSN)
+_READ_NAME: Final = _record(EF06_SFI, Tag.NAME)
+_READ_NAME_EXT: Final = _record(EF06_SFI, Tag.NAME_EXT)
 
 
 class Df(enum.Enum):
@@ -325,7 +345,13 @@ class SscSession:
             return self._select()
 
     def _select(self) -> Algorithm:
-        response = send(self._conn, _SELECT_SSSE)
+        raw = self._conn.transmit(_SELECT_SSSE)
+        if raw[-2:] == _SW_OK:  # the usual answer (a CardChannel fetched the FCI already)
+            self._algorithm = parse_fci(raw[:-2])
+            self._selected = "SSSE"
+            self._blocked = False
+            return self._algorithm
+        response = finish(self._conn, _SELECT_SSSE, raw)
         if response.sw == SW.APP_BLOCKED:
             self._selected = "SSSE"
             self._blocked = True
@@ -382,6 +408,18 @@ class SscSession:
             return raw[:-2]
         response = finish(self._conn, apdu, raw)
         self._check(response, _READ_WHAT[key])
+        return response.data
+
+    def _command(self, apdu: bytes, what: str) -> bytes:
+        """The data of one command that must answer 9000 (`_check` otherwise), in a transaction.
+
+        The same as `send` then `_check`, without a `Response` when the answer is 9000.
+        """
+        raw = self._conn.transmit(apdu)
+        if raw[-2:] == _SW_OK:
+            return raw[:-2]
+        response = finish(self._conn, apdu, raw)
+        self._check(response, what)
         return response.data
 
     @_operation
@@ -468,26 +506,23 @@ class SscSession:
 
     def _get_challenge(self, length: int = CHALLENGE_LEN) -> bytes:
         apdu = _GET_CHALLENGE_8 if length == CHALLENGE_LEN else _get_challenge_apdu(length)
-        response = send(self._conn, apdu)
-        self._check(response, "GET CHALLENGE")
-        if len(response.data) != length:
-            raise CardFormatError("challenge", f"{len(response.data)} bytes, asked {length}")
-        return response.data
+        data = self._command(apdu, "GET CHALLENGE")
+        if len(data) != length:
+            raise CardFormatError("challenge", f"{len(data)} bytes, asked {length}")
+        return data
 
     @_operation
     def internal_authenticate(self) -> None:
         """INTERNAL AUTHENTICATE with IRK on random P, S; ForgedCard unless the module agrees."""
         sm = self._require_sm()
         with self._conn.transaction():
-            self._internal_authenticate(sm)
+            self._internal_authenticate(sm, self.diversification())
 
-    def _internal_authenticate(self, sm: SecurityModule) -> None:
-        div = self.diversification()
+    def _internal_authenticate(self, sm: SecurityModule, div: Diversification) -> None:
         self._ensure_ssse()
         p, s = self._random(8), self._random(8)
-        response = send(self._conn, _INTERNAL_AUTH_HEADER + p + s)
-        self._check(response, "INTERNAL AUTHENTICATE")
-        if len(response.data) != 8 or not sm.verify_internal_auth(div, p, s, response.data):
+        answer = self._command(_INTERNAL_AUTH_HEADER + p + s, "INTERNAL AUTHENTICATE")
+        if len(answer) != 8 or not sm.verify_internal_auth(div, p, s, answer):
             logger.warning("internal authentication failed: forged or foreign card")
             raise ForgedCard(
                 "internal authentication failed: a forged card, or one of other masters"
@@ -498,15 +533,19 @@ class SscSession:
         """GET CHALLENGE, then EXTERNAL AUTHENTICATE with `kid` (cryptogram from the module)."""
         sm = self._require_sm()
         with self._conn.transaction():
-            self._external_authenticate(sm, kid)
+            self._external_authenticate(sm, kid, self.diversification())
 
-    def _external_authenticate(self, sm: SecurityModule, kid: KeyId) -> None:
-        div = self.diversification()
+    def _external_authenticate(self, sm: SecurityModule, kid: KeyId, div: Diversification) -> None:
         self._ensure_ssse()
         challenge = self._get_challenge()
         x = self._random(8)
         c = sm.external_auth_cryptogram(div, kid, challenge, x)
-        response = send(self._conn, bytes((0x00, Ins.EXTERNAL_AUTHENTICATE, 0x00, kid, 16)) + c + x)
+        apdu = bytes((0x00, Ins.EXTERNAL_AUTHENTICATE, 0x00, kid, 16)) + c + x
+        raw = self._conn.transmit(apdu)
+        if raw[-2:] == _SW_OK:  # the usual answer
+            self._authenticated.add(kid)
+            return
+        response = finish(self._conn, apdu, raw)
         if response.sw & 0xFFF0 == 0x63C0 or response.sw == SW.AUTH_BLOCKED:
             self._authenticated.discard(kid)
             raise ExternalAuthFailed(kid, response.sw)
@@ -626,37 +665,49 @@ class SscSession:
         return self._basic_read(hotlist)
 
     def _basic_read(self, hotlist: Hotlist | None) -> BasicRead:
+        # The hot path of a terminal: straight-line code, one local per record (no dict
+        # per file, no property chain), each record decoded where it always was.
         sm = self._require_sm()
-        historical_bytes(self.atr)  # a malformed ATR is not a card of ours
-        with self._conn.transaction():
+        conn = self._conn
+        atr = conn.atr
+        historical_bytes(atr)  # a malformed ATR is not a card of ours
+        read = self._command
+        with conn.transaction():
             alg = self._select()
-            first = {tag: self._read(EF05_SFI, tag) for tag in _FIRST_TAGS}
-            card_id = decode_card_id(parse_tlv(Tag.CARD_ID, first[Tag.CARD_ID]))
-            spec = decode_spec_version(parse_tlv(Tag.SPEC_VERSION, first[Tag.SPEC_VERSION]))
+            card_id_tlv = read(*_READ_CARD_ID)
+            spec_tlv = read(*_READ_SPEC_VERSION)
+            card_id = decode_card_id(parse_tlv(_CARD_ID, card_id_tlv))
+            spec = decode_spec_version(parse_tlv(_SPEC_VERSION, spec_tlv))
             self._card_id, self._spec_version = card_id, spec
-            generation = generation_of(spec)
+            generation = int(spec[0])  # decode_spec_version checked it (generation_of)
             if Algorithm.for_generation(generation) is not alg:
                 raise CardFormatError(
                     "spec_version", f"{spec} disagrees with the FCI algorithm {alg.name}"
                 )
-            self._internal_authenticate(sm)
-            if generation == 3 and KeyId.RKSSSE not in self._authenticated:
-                self._external_authenticate(sm, KeyId.RKSSSE)
-            ef05 = {t: self._read(EF05_SFI, t) for t in _LATER_EF05_TAGS}
-            ef06_tags = _EF06_BASIC if generation >= 2 else _EF06_BASIC_GEN1
-            ef06: dict[int, bytes] = {t: self._read(EF06_SFI, t) for t in ef06_tags}
+            div = Diversification.for_card(alg, atr, card_id.region_code)
+            self._internal_authenticate(sm, div)
+            if generation == 3 and _RKSSSE not in self._authenticated:
+                self._external_authenticate(sm, _RKSSSE, div)
+            issue_tlv = read(*_READ_ISSUE_DATE)
+            expiry_tlv = read(*_READ_EXPIRY_DATE)
+            number_tlv = read(*_READ_CARD_NUMBER)
+            ssn_tlv = read(*_READ_SSN)
+            name_tlv = read(*_READ_NAME)
+            ext_tlv = read(*_READ_NAME_EXT) if generation >= 2 else None
             result = BasicRead(
-                atr=self.atr,
+                atr=atr,
                 algorithm=alg,
                 card_id=card_id,
                 spec_version=spec,
-                issue_date=bcd_date("issue_date", parse_tlv(Tag.ISSUE_DATE, ef05[Tag.ISSUE_DATE])),
-                expiry_date=bcd_date(
-                    "expiry_date", parse_tlv(Tag.EXPIRY_DATE, ef05[Tag.EXPIRY_DATE])
+                issue_date=bcd_date("issue_date", parse_tlv(_ISSUE_DATE, issue_tlv)),
+                expiry_date=bcd_date("expiry_date", parse_tlv(_EXPIRY_DATE, expiry_tlv)),
+                card_number=decode_card_number(parse_tlv(_CARD_NUMBER, number_tlv)),
+                ssn=decode_ssn(parse_tlv(_SSN, ssn_tlv)),
+                # = decode_full_name: 09, then 4E (from generation 2 on), then the text
+                name=decode_name(
+                    parse_tlv(_NAME, name_tlv),
+                    None if ext_tlv is None else parse_tlv(_NAME_EXT, ext_tlv),
                 ),
-                card_number=decode_card_number(parse_tlv(Tag.CARD_NUMBER, ef05[Tag.CARD_NUMBER])),
-                ssn=decode_ssn(parse_tlv(Tag.SSN, ef06[Tag.SSN])),
-                name=decode_full_name(ef06, generation),
             )
             if hotlist is not None and hotlist(result):
                 logger.warning("card %s is on the hotlist: blocking it", result.card_number)

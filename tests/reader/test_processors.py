@@ -96,6 +96,24 @@ def test_6cxx_to_get_response_is_corrected() -> None:
     assert inner.sent[1:] == [bytes.fromhex("00C0000004"), bytes.fromhex("00C0000003")]
 
 
+def test_6cxx_to_get_response_with_the_same_le_is_returned_as_it_is() -> None:
+    inner = Scripted("6104", "6C04")
+    assert T0Processor(inner).transmit(bytes.fromhex("00A4040000")) == bytes.fromhex("6C04")
+    assert inner.sent[1:] == [bytes.fromhex("00C0000004")]
+
+
+def test_61xx_again_after_the_first_get_response_fetches_the_rest() -> None:
+    inner = Scripted("6102", "AABB6101", "CC9000")
+    answer = T0Processor(inner).transmit(bytes.fromhex("00A4040000"))
+    assert answer == bytes.fromhex("AABBCC9000")
+    assert inner.sent[1:] == [bytes.fromhex("00C0000002"), bytes.fromhex("00C0000001")]
+
+
+def test_a_get_response_answer_without_status_word_is_an_error() -> None:
+    with pytest.raises(TransportError, match="no status word"):
+        T0Processor(Scripted("6102", "90")).transmit(bytes.fromhex("00A4040000"))
+
+
 @pytest.mark.parametrize("sw", ["9000", "6A82", "63C2", "6283"])
 def test_other_status_words_pass_through(sw: str) -> None:
     inner = Scripted("0102" + sw)
