@@ -9,7 +9,7 @@
 #
 # The default command is `cardsvc agent`, the station agent. It is configured through
 # CARDSVC_AGENT_API, CARDSVC_AGENT_DEVICE (the device id), CARDSVC_AGENT_CREDENTIAL_FILE
-# (mount the credential as a secret) and optionally CARDSVC_AGENT_READER, _SAM_READER,
+# (mount the credential as a secret) and optionally CARDSVC_AGENT_READER, _SAM_READER, _NO_SAM,
 # _PORT, _ALLOW_ORIGIN; without them it exits 2 naming the variables. The agent binds
 # 127.0.0.1 and refuses non-loopback clients, so run the container with --network host.
 # Other cardsvc commands work too, e.g. `... cardsvc-site-box:dev watch` (reader and card

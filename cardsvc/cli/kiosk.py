@@ -59,7 +59,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )  # fmt: skip
     parser.add_argument(
         "--device", required=True, metavar="ID",
-        help="the kiosk's device id (the API signs devices in by id)",
+        help="the kiosk's numeric device id (the API signs devices in by id): "
+        '"devices" in index.json next to the seeded card files, or the id `cardsvc demo` '
+        "prints",
     )  # fmt: skip
     parser.add_argument(
         "--credential-file", required=True, metavar="F",

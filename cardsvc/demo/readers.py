@@ -7,7 +7,7 @@ Six slots (vpcd entries on TCP ports 35963, 35965 and 35967, each two readers):
 | 0 | Virtual PCD 00 00 | the counter's card reader (seeded residents' cards go here) |
 | 1 | Virtual PCD 00 01 | the counter's PSAM |
 | 2 | Virtual PCD 1 00 00 | the kiosk's card reader |
-| 3 | Virtual PCD 1 00 01 | the example card of generation 1; then empty: the kiosk's SAM slot |
+| 3 | Virtual PCD 1 00 01 | the example card of generation 1 |
 | 4 | Virtual PCD 2 00 00 | the example card of generation 2 (the card contract's 张三) |
 | 5 | Virtual PCD 2 00 01 | the example card of generation 3 |
 
@@ -41,7 +41,6 @@ PORTS: Final = (35963, 35965, 35967)
 COUNTER: Final = 0
 SAM: Final = 1
 KIOSK: Final = 2
-KIOSK_SAM: Final = 3  # emptied after the card story: the kiosk has no PSAM
 EXAMPLES: Final = {1: 3, 2: 4, 3: 5}  # generation -> slot
 SLOT_LABELS: Final = (
     "counter card reader",

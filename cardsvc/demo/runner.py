@@ -29,7 +29,6 @@ from cardsvc.demo.programs import (
 from cardsvc.demo.readers import (
     COUNTER,
     KIOSK,
-    KIOSK_SAM,
     SAM,
     Readers,
     example_card,
@@ -73,7 +72,6 @@ def run_demo(options: DemoOptions, out: Printer | None = None) -> int:
         readers = stack.enter_context(open_readers(initial, in_process=options.in_process, out=out))
         out.section("A terminal and the example cards, on their own")
         ok = run_card_story(readers, out)
-        readers.pull(KIOSK_SAM)  # the kiosk has no PSAM: its SAM slot stays empty
         out.section("The service and the stations")
         api = stack.enter_context(ApiServer(city.database_url, work.logs))
         out.step("API", f"{api.url} (uvicorn, pid {api.pid}; OpenAPI at {api.url}/docs)")
@@ -126,7 +124,7 @@ def _stations(
         out.step(
             f"{desk.name} station agent",
             f"{desk.url} (device {desk.device}; card reader {desk.reader!r}, "
-            f"SAM reader {desk.sam_reader!r})",
+            + (f"SAM reader {desk.sam_reader!r})" if desk.sam_reader else "no PSAM: key service)"),
         )
     return stations
 

@@ -32,9 +32,16 @@ def _sign_in(api: ApiPort, screen: Screen, device: str, credential: str) -> dict
         if problem is None:
             raise
         screen.error(f"signing in as device {device}: {problem_message(problem)}")
-        return problem_code(problem) if problem.unreachable else exits.SIGN_IN
+        if problem.field == "device":  # not a device id (a name?): refused before sending
+            screen.note(messages.DEVICE_ID_WHERE)
+            return exits.USAGE
+        if problem.unreachable:
+            return problem_code(problem)
+        screen.note(messages.DEVICE_ID_WHERE)
+        return exits.SIGN_IN
     if not isinstance(me, dict) or me.get("device_kind") != "kiosk":
         screen.error(f"device {device} is not a kiosk: sign in with a kiosk's id")
+        screen.note(messages.DEVICE_ID_WHERE)
         return exits.SIGN_IN
     return me
 

@@ -21,6 +21,11 @@ NOT_SERVED: Final = (
 TAKE_CARD: Final = "请取走您的卡 / please take your card"
 CARD_OUT: Final = "卡已取出，服务结束 / card taken out: session ended"
 GOODBYE: Final = "谢谢 / thank you"
+DEVICE_ID_WHERE: Final = (
+    "--device is the kiosk's numeric device id (the API signs devices in by id): see "
+    '"devices" in index.json next to the seeded card files (cardsvc seed --cards-dir DIR), '
+    "or the id `cardsvc demo` prints in its instructions"
+)
 
 
 def wrong_pin(tries_left: object) -> str:

@@ -47,6 +47,8 @@ REMOVAL_POLL_S: Final = 1.0
 HELP: Final = """\
 commands:
   CODE [key=value ...]  a kiosk item: E01-E05, R02, R05 phone=..., B01-B04, C05, C07
+                        (R02 able=y willing=y [ended=YYYY-MM-DD]: the day your job ended,
+                        needed when the service still has you as employed)
   items                 the kiosk items
   receipt               show the receipt so far
   end                   finish: print the receipt (then take your card)
@@ -357,7 +359,13 @@ class KioskSession:
             willing = p.required(
                 command, "willing", "willing to work? (y/n)", lambda t: values.yes_no(t, "willing")
             )
-            data = calls.r02_unemployment(who, able_to_work=able, willing_to_work=willing)
+            ended = p.value(
+                command, "ended", "employment ended on (YYYY-MM-DD; if you were employed)",
+                lambda t: values.date(t, "ended"), optional=True,
+            )  # fmt: skip
+            data = calls.r02_unemployment(
+                who, able_to_work=able, willing_to_work=willing, employment_ended_on=ended
+            )
         elif code == "R05":
             if set(command.options) - {"phone"}:
                 raise InputError("R05", "at a kiosk only the phone number can be changed")

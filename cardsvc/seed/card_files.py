@@ -4,7 +4,9 @@ For a tester: ``cardsvc sim --card DIR/<file>.json --psam`` puts the resident's 
 in a virtual reader; its ATR, card identification code, card number, SSN, name,
 birth date and sex are those in the database. Files use the demo master keys and
 the PIN :data:`DEMO_PIN`. The directory also gets ``index.json`` and ``README.txt``:
-who is who (masked SSN), and the operators and devices to sign in as.
+who is who (masked SSN), and the operators and devices to sign in as (a device
+signs in by its numeric ``id``: ``POST /v1/auth/device-login`` takes ``device_id``, and
+so do ``cardsvc agent --device`` and ``cardsvc kiosk --device``).
 
 Files are chosen from cards written by this run, in card-id order: one of each
 generation first (3, 2, 1 … round robin), then a name outside the BMP and a name
@@ -14,7 +16,7 @@ long enough for the name-extension record when there are such residents.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -22,7 +24,7 @@ from typing import Any, Final
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from cardsvc.db.models import Card, CardState, Person, Sex, Site
+from cardsvc.db.models import Card, CardState, Device, Person, Sex, Site
 from cardsvc.seed.demo import DEMO_PIN
 from cardsvc.seed.errors import SeedError
 from cardsvc.seed.names import split_for_card
@@ -127,6 +129,13 @@ def write_card_files(
     by_generation: dict[int, list[tuple[Card, Person, dict[str, Any]]]] = {1: [], 2: [], 3: []}
     sites: dict[str, str] = {}
     with Session(engine) as session:
+        names = [d.name for d in report.devices]
+        device_ids = {
+            name: id_
+            for name, id_ in session.execute(
+                select(Device.name, Device.id).where(Device.name.in_(names))
+            )
+        }
         for generation in (1, 2, 3):
             query = (
                 select(Card, Person)
@@ -170,11 +179,16 @@ def write_card_files(
                 site_name=sites.get(person.residence_site_code, ""),
             )
         )
-    _write_index(directory, report, written)
+    _write_index(directory, report, written, device_ids)
     return tuple(written)
 
 
-def _write_index(directory: Path, report: SeedReport, files: Sequence[CardFile]) -> None:
+def _write_index(
+    directory: Path,
+    report: SeedReport,
+    files: Sequence[CardFile],
+    device_ids: Mapping[str, int],
+) -> None:
     index = {
         "as_of": report.as_of.isoformat(),
         "seed": report.seed,
@@ -203,6 +217,7 @@ def _write_index(directory: Path, report: SeedReport, files: Sequence[CardFile])
         ],
         "devices": [
             {
+                "id": device_ids.get(d.name),
                 "name": d.name,
                 "kind": d.kind.value,
                 "site": d.site_code,
@@ -235,8 +250,13 @@ def _write_index(directory: Path, report: SeedReport, files: Sequence[CardFile])
             for o in report.operators
         ),
         "",
-        f"Devices (secret {report.device_secret}):",
-        *(f"    {d.name:<28} {d.kind.value:<8} {d.site_code}" for d in report.devices),
+        f"Devices (secret {report.device_secret}; a device signs in by its id, e.g.",
+        "cardsvc kiosk --device ID, cardsvc agent --device ID):",
+        f"    {'id':>4}  {'name':<28} {'kind':<8} site",
+        *(
+            f"    {device_ids.get(d.name, '?'):>4}  {d.name:<28} {d.kind.value:<8} {d.site_code}"
+            for d in report.devices
+        ),
         "",
     ]
     (directory / "README.txt").write_text("\n".join(lines), encoding="utf-8")

@@ -82,11 +82,20 @@ logger = logging.getLogger(__name__)
 _EVENT_WAIT_S: Final = 0.5
 _STOP_JOIN_S: Final = 10.0
 _PROBE_TIMEOUT_S: Final = 2.0
+_SAM_RETRIES: Final = 4
+_SAM_RETRY_S: Final = 0.25
 
 
 @dataclass(frozen=True)
 class StationConfig:
-    """Where the API is, who the station is, which readers it uses."""
+    """Where the API is, who the station is, which readers it uses.
+
+    The PSAM: in `sam_reader` when it is named; else, only when the station picks its
+    readers itself (no `reader` named), in whichever reader holds one; never with
+    `no_sam` (the API's key service authenticates every card). With a `reader` named
+    and no `sam_reader` the station opens no other reader: on a pcscd shared by several
+    stations it must not take another station's PSAM.
+    """
 
     api_url: str
     device: str | None = None
@@ -95,6 +104,7 @@ class StationConfig:
     sam_reader: str | None = None
     device_serial: str = ""
     api_timeout: float = 10.0
+    no_sam: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -333,6 +343,11 @@ class Station:
         if self._psam is None and self._may_be_sam(reader) and self._try_psam(reader):
             return
         if self.config.sam_reader == reader:
+            # Right after pcscd (re)starts, the first connect to the SAM reader can fail
+            # while the card is still being powered: try again a few times.
+            for _ in range(_SAM_RETRIES):
+                if self._stop.wait(_SAM_RETRY_S) or self._try_psam(reader):
+                    return
             return  # the SAM reader holds no PSAM we can use: not a cardholder's reader
         if self.config.reader is not None and reader != self.config.reader:
             return
@@ -349,9 +364,12 @@ class Station:
         self._present_new(reader)
 
     def _may_be_sam(self, reader: str) -> bool:
+        """Whether the station may look for its PSAM in `reader` (see StationConfig)."""
+        if self.config.no_sam:
+            return False
         if self.config.sam_reader is not None:
             return reader == self.config.sam_reader
-        return reader != self.config.reader
+        return self.config.reader is None
 
     def _try_psam(self, reader: str) -> bool:
         try:

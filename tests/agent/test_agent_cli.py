@@ -71,6 +71,31 @@ def test_usage_errors(terminal_api: TerminalApi, credential_file: tuple[str, Pat
     assert "cannot read the device credential" in missing.stderr
 
 
+def test_device_id_and_sam_usage_errors(
+    terminal_api: TerminalApi, credential_file: tuple[str, Path]
+) -> None:
+    device, path = credential_file
+    base = ("--api", terminal_api.url, "--credential-file", str(path))
+    by_name = cli(*base, "--device", "kiosk.370402")
+    assert by_name.returncode == 2
+    assert "'kiosk.370402'" in by_name.stderr
+    assert "index.json" in by_name.stderr  # where to find the id
+    assert "index.json" in cli("--help").stdout
+    both = cli(*base, "--device", device, "--no-sam", "--sam-reader", "R")
+    assert both.returncode == 2
+    assert "not allowed with argument" in both.stderr
+    env = _env()
+    env.update(CARDSVC_AGENT_NO_SAM="perhaps")
+    unclear = cli(*base, "--device", device, env=env)
+    assert unclear.returncode == 2
+    assert "CARDSVC_AGENT_NO_SAM='perhaps'" in unclear.stderr
+    env.update(CARDSVC_AGENT_NO_SAM="yes", CARDSVC_AGENT_SAM_READER="R")
+    clash = cli(*base, "--device", device, env=env)
+    assert clash.returncode == 2
+    assert "keep one of them" in clash.stderr
+    assert "Traceback" not in by_name.stderr + both.stderr + unclear.stderr + clash.stderr
+
+
 def test_refused_sign_in_and_taken_port(
     terminal_api: TerminalApi, credential_file: tuple[str, Path], tmp_path: Path
 ) -> None:
@@ -159,6 +184,17 @@ def _health(client: AgentClient, want: str, deadline_s: float = WAIT_S) -> dict[
         time.sleep(0.1)
 
 
+def _sam_back(client: AgentClient, reader: str, deadline_s: float = WAIT_S) -> None:
+    """The PSAM is in use again (its reader may come back after the card's)."""
+    deadline = time.monotonic() + deadline_s
+    while True:
+        health = client.health()
+        if health["status"] == "ok" and health["sam_reader"] == reader:
+            return
+        assert time.monotonic() < deadline, f"the PSAM did not come back: {health}"
+        time.sleep(0.1)
+
+
 def test_agent_through_pcscd_survives_a_restart(
     terminal_api: TerminalApi,
     agent_process: tuple[subprocess.Popen[str], str],
@@ -189,7 +225,7 @@ def test_agent_through_pcscd_survives_a_restart(
             # by the PSAM, or by the key service when vpcd brought the card back first
             assert card["authenticated_by"] in ("psam", "key-service")
             assert card["serve"] is True
-            assert _health(client, "ok")["sam_reader"] == pcsc_stack.readers[1]
+            _sam_back(client, pcsc_stack.readers[1])
         plugged.remove()
         client.wait_for_removal(timeout=WAIT_S)
     process.send_signal(signal.SIGINT)

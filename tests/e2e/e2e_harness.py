@@ -4,6 +4,8 @@ Readers of the suite's pcscd (`pcsc_harness.PcscStack`, six vpcd slots):
 
 - slot 0: the counter's card reader, slot 1: the counter's PSAM (the counter agent);
 - slot 2: the kiosk's card reader (the kiosk agent: the API's key service, no PSAM).
+  The kiosk agent is given only its `--reader`, so it opens no other reader of the
+  shared pcscd and leaves the counter's PSAM alone.
 
 Cards come from the seeded city: `E2E.resident(kind)` picks a seeded resident's
 card not used yet in this module (one per call), personalised like the seeder's
@@ -63,7 +65,6 @@ from simulators.vpcd import VpcdSlot
 COUNTER_SLOT: Final = 0
 SAM_SLOT: Final = 1
 KIOSK_SLOT: Final = 2
-KIOSK_SAM_SLOT: Final = 3  # stays empty: the kiosk has no PSAM (the API's key service)
 PIN: Final = "123456"
 COUNTER_ORIGIN: Final = "http://counter.cardsvc.test"
 DISTRICT: Final = "370402"
@@ -319,7 +320,6 @@ def start_e2e(engine_name: str, url: str, root: Path, stack: PcscStack) -> Itera
                 city,
                 KIOSK_DEVICE,
                 reader=stack.readers[KIOSK_SLOT],
-                sam_reader=stack.readers[KIOSK_SAM_SLOT],
                 work=root / "kiosk-agent",
             )
             started = [f.result() for f in (counter_start, kiosk_start) if f.exception() is None]

@@ -4,6 +4,7 @@ and PDF), and the ends of a session (card out, idle time, end of the script)."""
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import os
 import threading
@@ -209,4 +210,107 @@ def test_wrong_device_credential_is_exit_3(city: City, agent: FakeAgent) -> None
         )  # fmt: skip
     assert code == exits.SIGN_IN
     assert "signing in as device" in out.getvalue()
+    assert "index.json" in out.getvalue()  # where the device's id is found
+    by_name = io.StringIO()
+    with ApiClient(city.url) as api:
+        code = run_kiosk(
+            api, agent, Screen(by_name, plain=True), ScriptSource(io.StringIO("")),
+            device="kiosk.370402", credential=PASSWORD,
+            idle_timeout=1, receipt_dir=None, card_wait=1,
+        )  # fmt: skip
+    assert code == exits.USAGE  # a name, not an id: refused before anything is sent
+    assert "not its name" in by_name.getvalue()
+    assert messages.DEVICE_ID_WHERE in by_name.getvalue()
     assert threading.active_count() < 20  # no watcher threads left behind
+
+
+def _employed_resident(city: City) -> Path:
+    """A card file (not one the tests above use) of a working-age resident recorded as
+    employed, with no unemployment registration: R02 then needs employment_ended_on."""
+    import sqlalchemy as sa  # noqa: PLC0415
+
+    first = {city.card_file(g).name for g in (1, 2, 3)}
+    today = dt.date.today()
+    engine = sa.create_engine(city.database)
+    try:
+        with engine.begin() as conn:
+            for entry in city.index["cards"]:
+                row = conn.execute(
+                    sa.text(
+                        "SELECT p.id, p.birth_date FROM cards c JOIN persons p "
+                        "ON p.id = c.person_id WHERE c.card_number = :n"
+                    ),
+                    {"n": entry["card_number"]},
+                ).one()
+                born = dt.date.fromisoformat(str(row[1]))
+                if entry["file"] in first or not 20 <= (today - born).days // 366 <= 50:
+                    continue
+                conn.execute(
+                    sa.text("UPDATE persons SET employment_status = 'employed' WHERE id = :i"),
+                    {"i": row[0]},
+                )
+                return city.cards_dir / entry["file"]
+    finally:
+        engine.dispose()
+    raise AssertionError("no seeded card file of a working-age resident")
+
+
+class _Person:
+    """Someone at the kiosk's keyboard (not a script): answers each prompt in turn."""
+
+    scripted = False
+
+    def __init__(self, answers: list[str]) -> None:
+        self.answers = answers
+        self.prompts: list[str] = []
+
+    def read(self, prompt: str, **kw: Any) -> str | None:
+        self.prompts.append(prompt)
+        return self.answers.pop(0) if self.answers else None
+
+    def more(self) -> bool:
+        return bool(self.answers)  # the person leaves after the last answer
+
+
+def test_r02_of_an_employed_resident_asks_when_the_employment_ended(
+    city: City, agent: FakeAgent
+) -> None:
+    card = _employed_resident(city)
+    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
+    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    agent.insert(card)
+    # script mode: the date is an argument, checked before anything is sent
+    script = "\n".join(
+        [
+            f"pin {PIN}",
+            "R02 able=y willing=y",  # no date: the API refuses (employed)
+            "R02 able=y willing=y ended=2026-02-30",  # not a date
+            f"R02 able=y willing=y ended={tomorrow}",  # the API: lies in the future
+            "end",
+        ]
+    )
+    run = run_kiosk_script(city, agent, script)
+    out = run.output
+    assert "give the day the employment ended (employment_ended_on)" in out
+    assert "error: ended: a date as YYYY-MM-DD" in out
+    assert "lies in the future" in out
+    assert "ok: R02 done" not in out
+    assert run.code == exits.USAGE
+    # at the keyboard: asked for, asked again until it is a date, then registered
+    person = _Person([PIN, "R02", "y", "y", "31.12.2025", yesterday, "end"])
+    agent.remove()
+    agent.insert(card)
+    run = run_kiosk_script(city, agent, "", source=person)
+    out = run.output
+    asked = [p for p in person.prompts if p.startswith("employment ended on")]
+    assert len(asked) == 2, person.prompts
+    assert "(Enter to skip)" in asked[0]
+    assert "ended: a date as YYYY-MM-DD" in out
+    assert "ok: R02 done" in out
+    assert run.code == exits.OK, out
+    rows = city.query(
+        "SELECT r.kind, r.status FROM registrations r JOIN cards c ON c.person_id = r.person_id "
+        "WHERE c.card_number = :n",
+        n=agent.profile["card_number"],
+    )
+    assert ("unemployment", "open") in [tuple(r) for r in rows]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from sqlalchemy.orm import Session
 from cardsvc.cli import seed as cli_seed
 from cardsvc.cli.main import COMMAND_MODULES, main
 from cardsvc.db.engine import make_engine
-from cardsvc.db.models import Card, CardState, Person, Sex
+from cardsvc.db.models import Card, CardState, Device, Person, Sex
 from cardsvc.seed.options import SeedOptions
 from simulators.personalisation import load_personalisation
 
@@ -158,6 +159,7 @@ def test_card_files_parse_and_match_the_database(
                 full_ssn = person.ssn
                 for index in ("index.json", "README.txt"):
                     assert full_ssn not in (cards_dir / index).read_text(encoding="utf-8")
+            device_ids = {d.name: d.id for d in s.scalars(select(Device))}
     finally:
         engine.dispose()
     assert generations == {1, 2, 3}
@@ -165,4 +167,10 @@ def test_card_files_parse_and_match_the_database(
     assert sorted(c["file"] for c in index["cards"]) == [p.name for p in files]
     assert {o["username"] for o in index["operators"]} >= {"clerk.370402001", "admin.370400"}
     assert all(o["password"] == "demo2011" for o in index["operators"])
-    assert "cardsvc sim --card" in (cards_dir / "README.txt").read_text(encoding="utf-8")
+    readme = (cards_dir / "README.txt").read_text(encoding="utf-8")
+    assert "cardsvc sim --card" in readme
+    # devices sign in by id (POST /v1/auth/device-login takes device_id): the index says it
+    assert device_ids
+    assert {d["name"]: d["id"] for d in index["devices"]} == device_ids
+    for name, id_ in device_ids.items():
+        assert re.search(rf"^ +{id_}  {re.escape(name)} ", readme, re.MULTILINE), name

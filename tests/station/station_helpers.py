@@ -88,6 +88,8 @@ def station_rig(
     psam: bool = False,
     api_url: str | None = None,
     reader: str | None = None,
+    sam_reader: str | None = None,
+    no_sam: bool = False,
 ) -> Iterator[StationRig]:
     """A started station; `psam`: a demo PSAM sits in the SAM reader from the start."""
     device = api.device(kind)
@@ -100,6 +102,8 @@ def station_rig(
         credential=device.credential,
         device_serial="TEST-BOX-1",
         reader=reader,
+        sam_reader=sam_reader,
+        no_sam=no_sam,
     )
     station = Station(backend, config)
     events = Events(station.subscribe())

@@ -13,6 +13,7 @@ from station_helpers import CARD_READER, SAM_READER, TerminalApi, station_rig, w
 from cardsvc.client import ApiClient, ApiProblem
 from cardsvc.db.models import CardState, DeviceKind, Role
 from cardsvc.station import CardNotServed, NoCardPresent, PinBlockedError, WrongPin
+from simulators.psam import Psam
 
 
 def _masked(ssn: str) -> str:
@@ -65,6 +66,46 @@ def test_psam_path(terminal_api: TerminalApi, generation: int) -> None:
         fields = rig.station.reader_string().split("|")
         assert fields[9] == "370400000001"  # the PSAM's terminal number
         assert fields[4].startswith(test_card.profile["name"])
+
+
+def test_a_named_card_reader_alone_does_not_take_a_psam_elsewhere(
+    terminal_api: TerminalApi,
+) -> None:
+    """On a shared pcscd: an agent given its card reader opens no other reader."""
+    test_card = terminal_api.card(2)
+    with station_rig(terminal_api, psam=True, reader=CARD_READER) as rig:
+        assert rig.station.health(probe_api=False)["sam_reader"] is None
+        card = rig.insert(test_card.card).data
+        assert card["authenticated_by"] == "key-service"
+        assert card["serve"] is True
+        # the PSAM is left to its own station: the station holds no connection to it
+        sam = next(i for i in rig.backend.readers() if i.name == SAM_READER)
+        assert sam.card_present
+        assert not sam.in_use
+
+
+def test_a_named_sam_reader_is_used_with_a_named_card_reader(terminal_api: TerminalApi) -> None:
+    test_card = terminal_api.card(3)
+    with station_rig(terminal_api, psam=True, reader=CARD_READER, sam_reader=SAM_READER) as rig:
+        assert rig.station.health(probe_api=False)["sam_reader"] == SAM_READER
+        assert rig.insert(test_card.card).data["authenticated_by"] == "psam"
+
+
+def test_no_sam_never_looks_for_a_psam(terminal_api: TerminalApi) -> None:
+    test_card = terminal_api.card(2)
+    with station_rig(terminal_api, no_sam=True) as rig:
+        assert rig.insert(test_card.card).data["authenticated_by"] == "key-service"
+        rig.remove()
+        # a PSAM put into a reader is just a card that is not a social security card
+        rig.backend.insert(Psam.demo(), SAM_READER)
+        rig.events.wait("card-error")
+        assert rig.station.health(probe_api=False)["sam_reader"] is None
+        rig.backend.remove(SAM_READER)
+        rig.events.wait("card-removed")
+        card = rig.insert(test_card.card).data
+        assert card["authenticated_by"] == "key-service"
+        assert card["serve"] is True
+        assert rig.station.health(probe_api=False)["sam_reader"] is None
 
 
 def test_a_forged_card_is_refused(terminal_api: TerminalApi) -> None:
