@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cardsvc.counter.catalogue import BY_CODE
+from cardsvc.services.views import mask_ssn
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,11 +116,17 @@ def _page(data: Mapping[str, Any], shown: int) -> str:
 # ------------------------------------------------------------------ the person and card
 
 
+def _masked(ssn: object) -> str:
+    """The ID number as the counter's screen shows it (370402********1238): the clerk
+    confirms the holder by name and card; the full number stays off the screen."""
+    return mask_ssn(ssn) if isinstance(ssn, str) and ssn else text(ssn)
+
+
 def person_fields(person: Mapping[str, Any]) -> Fields:
     return Fields(
         (
             ("name", text(person.get("name"))),
-            ("ID number", text(person.get("ssn"))),
+            ("ID number", _masked(person.get("ssn"))),
             ("sex", text(person.get("sex"))),
             ("born", text(person.get("birth_date"))),
             ("residence site", text(person.get("residence_site_code"))),
@@ -141,7 +148,7 @@ def card_session_view(session: Mapping[str, Any]) -> View:
             Fields(
                 (
                     ("name", text(holder.get("name"))),
-                    ("ID number", text(holder.get("ssn"))),
+                    ("ID number", _masked(holder.get("ssn"))),
                     ("sex", text(holder.get("sex"))),
                     ("born", text(holder.get("birth_date"))),
                     ("residence site", text(holder.get("residence_site_code"))),

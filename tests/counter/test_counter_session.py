@@ -46,9 +46,10 @@ def test_enquiries_and_eligibility_with_the_card_in_the_reader(
     )
     assert run.code == exits.OK, run.output
     out = run.output
-    # the holder summary: name, full ID number for an operator, card state
+    # the holder summary: name, masked ID number, card state
     assert holder["name"] in out
-    assert holder["ssn"] in out
+    assert holder["ssn"] not in out
+    assert f"{holder['ssn'][:6]}********{holder['ssn'][-4:]}" in out
     assert f"card {holder['card_number']}" in out
     for code in ("E01", "E02", "E03", "E04", "E05", "B01", "B03", "B04"):
         assert f"ok: {code} done" in out
