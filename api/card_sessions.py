@@ -469,6 +469,7 @@ def _verified(
             application_blocked=card.application_blocked,
             replacement_requested=card.replacement_requested,
             expires_on=card.expires_on,
+            cancellation_reason=card.cancellation_reason,
         ),
         holder=holder,
         terminal=_decision(decision),

@@ -30,7 +30,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.context import ApiContext, get_context
+from api.context import ApiContext, context_of, get_context
 from api.idempotency import IdempotencyKey, require_idempotency_key
 from api.security import (
     Principal,
@@ -44,12 +44,12 @@ from cardsvc.services.actors import Actor, DeviceActor, OperatorActor
 from cardsvc.settings import Settings
 
 
-def _settings(request: Request) -> Settings:
-    return get_context(request).settings
+async def _settings(request: Request) -> Settings:
+    return context_of(request).settings
 
 
-def _database(request: Request) -> Database:
-    return get_context(request).database
+async def _database(request: Request) -> Database:
+    return context_of(request).database
 
 
 ContextDep = Annotated[ApiContext, Depends(get_context)]

@@ -26,6 +26,7 @@ from sqlalchemy import select
 from api import ratelimit, tokens
 from api.context import ApiContext, get_context
 from api.errors import Forbidden, InvalidToken, Unauthenticated
+from api.presence_lookup import early_presence
 from cardsvc.db.models import ApiToken, Device, Operator
 from cardsvc.services.actors import Actor, DeviceActor, OperatorActor
 
@@ -120,22 +121,25 @@ def authenticate(
         counted = ratelimit.hit(
             session, actor_scope(actor), now=now, window_s=settings.rate_window_s
         )
+        # The card session of the request, if any, on this connection and in this thread
+        # (api.card_presence raises or returns what this finds).
+        early_presence(request, session, now, actor)
     ratelimit.enforce(counted, limit, now, who)
     context.prune_if_due()
     return Principal(actor=actor, token_id=token_id, expires_at=expires_at)
 
 
-def current_actor(principal: Annotated[Principal, Depends(authenticate)]) -> Actor:
+async def current_actor(principal: Annotated[Principal, Depends(authenticate)]) -> Actor:
     return principal.actor
 
 
-def current_operator(principal: Annotated[Principal, Depends(authenticate)]) -> OperatorActor:
+async def current_operator(principal: Annotated[Principal, Depends(authenticate)]) -> OperatorActor:
     if not isinstance(principal.actor, OperatorActor):
         raise Forbidden("this needs an operator's sign-in, not a device's")
     return principal.actor
 
 
-def current_device(principal: Annotated[Principal, Depends(authenticate)]) -> DeviceActor:
+async def current_device(principal: Annotated[Principal, Depends(authenticate)]) -> DeviceActor:
     if not isinstance(principal.actor, DeviceActor):
         raise Forbidden("this needs a device's sign-in (a kiosk or counter terminal)")
     return principal.actor

@@ -153,15 +153,20 @@ class Measured:
     meter: CpuMeter | None = None
     cpu: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "client": 0.0})
     waits: list[WaitProfile] = field(default_factory=list)
+    connections_opened: int | None = None
 
     def slice(self, seconds: float, sampler: WaitSampler | None) -> Slice:
         """One measured slice, with the CPU time it cost and what PostgreSQL did meanwhile."""
         before = self.meter.sample() if self.meter else None
+        sessions = sampler.sessions() if sampler is not None else None
         if sampler is not None:
             sampler.take()  # drop what was sampled between slices
         measured = self.run(seconds)
         if sampler is not None:
             self.waits.append(sampler.take())
+            opened = sampler.sessions()
+            if sessions is not None and opened is not None:
+                self.connections_opened = (self.connections_opened or 0) + opened - sessions
         if self.meter and before:
             after = self.meter.sample()
             self.cpu["server"] += after.server - before.server
@@ -248,6 +253,12 @@ def _row(target: Measured, floor: Result | None, per_answer: int = 1) -> dict[st
     if target.waits:
         profile = merge(target.waits)
         row["postgres_backends"] = {k: round(v, 2) for k, v in profile.average.items()}
+    if target.connections_opened is not None and result.requests > 0:
+        # New PostgreSQL connections (a backend process each) per 1000 answers: a pool
+        # that closes and reopens connections under load shows here.
+        row["pg_connections_opened_per_1000"] = round(
+            target.connections_opened * 1000 / result.requests, 1
+        )
     return row
 
 
@@ -287,6 +298,9 @@ def markdown(rows: list[dict[str, object]]) -> str:
             text = "; ".join(f"{k} {v}" for k, v in shown.items())
             if rest:
                 text += f"; other states {round(rest, 2)}"
+            opened = row.get("pg_connections_opened_per_1000")
+            if opened is not None:
+                text += f"; connections opened per 1000 answers: {opened}"
             table += f"| {row['label']} | {text} |\n"
     return table
 

@@ -32,6 +32,10 @@ QUERY = text(
     "SELECT state, wait_event_type, wait_event FROM pg_stat_activity "
     "WHERE datname = :database AND pid <> pg_backend_pid()"
 )
+SESSIONS = text(
+    "SELECT pg_stat_clear_snapshot(), "
+    "(SELECT sessions FROM pg_stat_database WHERE datname = :database)"
+)
 
 
 @dataclass(frozen=True)
@@ -74,6 +78,19 @@ class WaitSampler:
         if self._thread is not None:
             self._thread.join(timeout=10)
         self._engine.dispose()
+
+    def sessions(self) -> int | None:
+        """Connections ever opened to the database (pg_stat_database.sessions, PostgreSQL 14+).
+
+        The server publishes these counters with a delay of up to about a second, so a
+        5-second slice's difference is close, not exact.
+        """
+        try:
+            with self._engine.connect() as conn:
+                row = conn.execute(SESSIONS, {"database": self._database}).one()
+        except SQLAlchemyError:
+            return None
+        return None if row[1] is None else int(row[1])
 
     def take(self) -> WaitProfile:
         with self._lock:

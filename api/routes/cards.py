@@ -264,7 +264,7 @@ def router() -> APIRouter:
             reason=body.reason,
             idempotency_key=idem.key,
         )
-        return CardStateChange.of(result)
+        return CardStateChange.of(result, cancellation_reason=body.reason)
 
     @routes.get(
         "/hotlist",

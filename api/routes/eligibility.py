@@ -49,7 +49,10 @@ def router() -> APIRouter:
             StrictBoolean | None,
             Query(
                 description="whether the employment ended not of the person's own will, as "
-                "the counter confirmed; not given: assumed, and the answer is `provisional`"
+                "the counter confirmed. It counts only when the last employment registration "
+                "records no `separation_reason`: a recorded reason decides, and a value that "
+                "contradicts it is refused (422, `field`: `ended_involuntarily`). Not given "
+                "and nothing recorded: assumed, and the answer is `provisional`"
             ),
         ] = None,
     ) -> UnemploymentEligibilityOut:

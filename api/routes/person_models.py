@@ -30,6 +30,7 @@ from cardsvc.db.models import (
     RelationStatus,
     RetirementCategory,
     Scheme,
+    SeparationReason,
     Sex,
 )
 from cardsvc.rules.certification import CertificationState
@@ -121,6 +122,11 @@ class ContributionOut(Out):
     employer_part_fen: int
     personal_part_fen: int
     employer_name: str | None
+    paid_on: date | None = Field(
+        default=None,
+        description="the day the contribution was paid, where recorded (the yearly resident "
+        "schemes); null otherwise",
+    )
 
     @field_validator("month", mode="before")
     @classmethod
@@ -201,6 +207,12 @@ class RegistrationOut(Out):
         description="unemployment registrations: the employment-and-entrepreneurship "
         "certificate number"
     )
+    end_date: date | None = Field(
+        default=None, description="an ended employment's last day, where recorded"
+    )
+    separation_reason: SeparationReason | None = Field(
+        default=None, description="why an ended employment ended, where recorded"
+    )
 
 
 class EmploymentOut(Out):
@@ -209,6 +221,11 @@ class EmploymentOut(Out):
     person: PersonOut
     employment_status: EmploymentStatus
     open_registrations: list[RegistrationOut]
+    last_ended_employment: RegistrationOut | None = Field(
+        default=None,
+        description="the most recently closed employment registration: when (`end_date`) "
+        "and why (`separation_reason`) it ended; null when none was closed",
+    )
 
 
 # --------------------------------------------------------------------------- R01-R05
@@ -252,6 +269,11 @@ class UnemploymentRegistrationIn(BaseModel):
         default=None,
         description="the day an open employment ended (needed when the person is recorded "
         "as employed; closes the employment registration)",
+    )
+    separation_reason: SeparationReason | None = Field(
+        default=None,
+        description="why that employment ended (recorded on the employment registration; "
+        "B01 reads it); only with `employment_ended_on`",
     )
 
 
@@ -340,6 +362,10 @@ class UnemploymentEligibilityOut(Out):
     provisional: bool = Field(
         description="true when eligibility rests on an unconfirmed involuntary end of "
         "employment (a counter must confirm it before payment)"
+    )
+    separation_reason: SeparationReason | None = Field(
+        description="why the last employment ended, as recorded on the employment "
+        "registration (it decides over `ended_involuntarily`); null when not recorded"
     )
     rule: str
     reasons: list[str]

@@ -38,7 +38,7 @@ SSN_PROBLEM = (
 )
 
 
-def _valid_ssn(
+async def _valid_ssn(
     ssn: Annotated[
         str,
         Path(

@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
+from api.answers import json_answer
 from api.deps import ActorDep, ContextDep
 from api.problems import problem_responses
 from api.routes.person_models import (
@@ -67,32 +68,35 @@ def router() -> APIRouter:
     @routes.get(
         "/{ssn}",
         summary="The person's summary (journaled as E05)",
+        response_model=PersonOut,
         responses=READ_PROBLEMS,
     )
     def get_person(
         *, actor: ActorDep, ssn: SsnPath, presence: PresenceDep, context: ContextDep
-    ) -> PersonOut:
+    ) -> Response:
         result = enquiries.employment_status(
             context.service_context(), actor, subject_for(context, ssn, presence)
         )
-        return PersonOut.of(result.person)
+        return json_answer(PersonOut.of(result.person))
 
     @routes.get(
         "/{ssn}/insurance",
         summary="E01 insurance participation: every scheme, active first",
+        response_model=InsuranceOut,
         responses=READ_PROBLEMS,
     )
     def get_insurance(
         *, actor: ActorDep, ssn: SsnPath, presence: PresenceDep, context: ContextDep
-    ) -> InsuranceOut:
+    ) -> Response:
         result = enquiries.insurance_participation(
             context.service_context(), actor, subject_for(context, ssn, presence)
         )
-        return InsuranceOut.of(result)
+        return json_answer(InsuranceOut.of(result))
 
     @routes.get(
         "/{ssn}/contributions",
         summary="E02 contribution history, newest month first (paginated)",
+        response_model=ContributionsOut,
         responses=READ_PROBLEMS,
     )
     def get_contributions(
@@ -104,7 +108,7 @@ def router() -> APIRouter:
         scheme: Annotated[Scheme | None, Query(description="only this scheme")] = None,
         limit: Limit = enquiries.DEFAULT_PAGE,
         offset: Offset = 0,
-    ) -> ContributionsOut:
+    ) -> Response:
         result = enquiries.contribution_history(
             context.service_context(),
             actor,
@@ -113,29 +117,33 @@ def router() -> APIRouter:
             limit=limit,
             offset=offset,
         )
-        return ContributionsOut(
-            person=PersonOut.of(result.person),
-            scheme=result.scheme,
-            contributions=[ContributionOut.of(line) for line in result.lines],
-            page=Page.of(result.total, result.limit, result.offset, len(result.lines)),
+        return json_answer(
+            ContributionsOut(
+                person=PersonOut.of(result.person),
+                scheme=result.scheme,
+                contributions=[ContributionOut.of(line) for line in result.lines],
+                page=Page.of(result.total, result.limit, result.offset, len(result.lines)),
+            )
         )
 
     @routes.get(
         "/{ssn}/accounts",
         summary="E03 personal pension account: yearly balances",
+        response_model=AccountOut,
         responses=READ_PROBLEMS,
     )
     def get_accounts(
         *, actor: ActorDep, ssn: SsnPath, presence: PresenceDep, context: ContextDep
-    ) -> AccountOut:
+    ) -> Response:
         result = enquiries.personal_account(
             context.service_context(), actor, subject_for(context, ssn, presence)
         )
-        return AccountOut.of(result)
+        return json_answer(AccountOut.of(result))
 
     @routes.get(
         "/{ssn}/benefits",
         summary="E04 benefit payments, newest month first (paginated)",
+        response_model=BenefitsOut,
         responses=READ_PROBLEMS,
     )
     def get_benefits(
@@ -147,7 +155,7 @@ def router() -> APIRouter:
         benefit: Annotated[Benefit | None, Query(description="only this benefit")] = None,
         limit: Limit = enquiries.DEFAULT_PAGE,
         offset: Offset = 0,
-    ) -> BenefitsOut:
+    ) -> Response:
         result = enquiries.benefit_payments(
             context.service_context(),
             actor,
@@ -156,25 +164,28 @@ def router() -> APIRouter:
             limit=limit,
             offset=offset,
         )
-        return BenefitsOut(
-            person=PersonOut.of(result.person),
-            benefit=result.benefit,
-            payments=[PaymentOut.of(line) for line in result.lines],
-            total_amount_fen=result.total_amount_fen,
-            page=Page.of(result.total, result.limit, result.offset, len(result.lines)),
+        return json_answer(
+            BenefitsOut(
+                person=PersonOut.of(result.person),
+                benefit=result.benefit,
+                payments=[PaymentOut.of(line) for line in result.lines],
+                total_amount_fen=result.total_amount_fen,
+                page=Page.of(result.total, result.limit, result.offset, len(result.lines)),
+            )
         )
 
     @routes.get(
         "/{ssn}/employment",
         summary="E05 employment / unemployment status and open registrations",
+        response_model=EmploymentOut,
         responses=READ_PROBLEMS,
     )
     def get_employment(
         *, actor: ActorDep, ssn: SsnPath, presence: PresenceDep, context: ContextDep
-    ) -> EmploymentOut:
+    ) -> Response:
         result = enquiries.employment_status(
             context.service_context(), actor, subject_for(context, ssn, presence)
         )
-        return EmploymentOut.of(result)
+        return json_answer(EmploymentOut.of(result))
 
     return routes

@@ -101,6 +101,7 @@ def router() -> APIRouter:
             able_to_work=body.able_to_work,
             willing_to_work=body.willing_to_work,
             employment_ended_on=body.employment_ended_on,
+            separation_reason=body.separation_reason,
             idempotency_key=idem.key,
         )
         return UnemploymentRegisteredOut.of(result)

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, field_
 from cardsvc.card.atr import historical_bytes
 from cardsvc.card.errors import CardFormatError
 from cardsvc.card.records import decode_card_id
-from cardsvc.db.models import CardState, Sex
+from cardsvc.db.models import CancellationReason, CardState, Sex
 from cardsvc.idcheck import is_valid_card_number
 
 HEX8 = r"^[0-9A-Fa-f]{16}$"
@@ -182,6 +182,9 @@ class CardInfo(BaseModel):
     )
     replacement_requested: bool
     expires_on: date
+    cancellation_reason: CancellationReason | None = Field(
+        default=None, description="why the card was cancelled (C08), where recorded"
+    )
 
 
 class HolderSummary(BaseModel):

@@ -63,9 +63,15 @@ class CardStateChange(BaseModel):
     on_hotlist: bool = Field(description="whether the card is on the hotlist now")
     rule: str
     reasons: list[str]
+    cancellation_reason: CancellationReason | None = Field(
+        default=None,
+        description="C08: why the card was cancelled (`to_state` cancelled); null otherwise",
+    )
 
     @classmethod
-    def of(cls, result: CardStateChanged) -> CardStateChange:
+    def of(
+        cls, result: CardStateChanged, *, cancellation_reason: CancellationReason | None = None
+    ) -> CardStateChange:
         return cls(
             card_number=result.card_number,
             person_id=result.person_id,
@@ -75,6 +81,7 @@ class CardStateChange(BaseModel):
             on_hotlist=result.on_hotlist,
             rule=result.rule,
             reasons=list(result.reasons),
+            cancellation_reason=cancellation_reason,
         )
 
 

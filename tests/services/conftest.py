@@ -65,7 +65,7 @@ def pg_database_url(pg_services_url: URL) -> str:
     Rows go by DELETE (cheaper than TRUNCATE for a handful of rows) as the server's
     superuser with the journal's guard triggers off (session_replication_role =
     replica), then the journal head is put back to the genesis state the migration
-    creates.
+    creates and the journal's id sequence restarts at 1.
     """
     _empty_rows(pg_services_url)
     return _db.url_text(pg_services_url)
@@ -92,6 +92,9 @@ def _empty_rows(url: URL) -> None:
                 "INSERT INTO journal_head (id, last_id, last_hash) VALUES (1, 0, %s)",
                 (GENESIS_HASH,),
             )
+            # Journal ids come from this sequence (migration 0005): restart it so that
+            # each test's entries are numbered from 1, as on a fresh database.
+            conn.exec_driver_sql("ALTER SEQUENCE journal_entries_id_seq RESTART")
             conn.commit()
     finally:
         engine.dispose()

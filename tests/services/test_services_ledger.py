@@ -8,7 +8,9 @@ import pytest
 from services_city import DISTRICT, OTHER, STATION1, STATION2, TOWNSHIP, City
 from sqlalchemy import select
 
+from cardsvc.db.journal import append_entry
 from cardsvc.db.models import DailyLedger, ItemCode, Outcome
+from cardsvc.db.models.records import JournalEvent
 from cardsvc.rules.site_standards import Verdict
 from cardsvc.services.errors import NotFound, PermissionDenied, ValidationFailed
 from cardsvc.services.items import enquiries, ledger
@@ -42,6 +44,35 @@ def test_daily_ledger_counts_per_window_item_and_outcome(city: City) -> None:
     )
     assert tree.total == 5
     assert {line.site_code for line in tree.lines} == {STATION1, STATION2}
+
+
+def test_daily_ledger_counts_item_calls_only(city: City) -> None:
+    """A refused card's authentication is journaled (event card_authentication) under an
+    item code, but it is not an item call: the ledger neither shows nor closes it."""
+    _busy_day(city)
+    assert city.kiosk is not None
+    with city.db.unit_of_work() as uow:
+        append_entry(
+            uow.session,
+            site_code=STATION1,
+            item=ItemCode.E01,
+            outcome=Outcome.DENIED,
+            device_id=city.kiosk.device_id,
+            card_number="A00000011",
+            detail={"problem": "forged-card"},
+            at=city.clock.now,
+            event=JournalEvent.CARD_AUTHENTICATION,
+        )
+    report = ledger.daily_ledger(city.ctx, city.ops["sup_t"], site_code=STATION1)
+    lines = {(line.window, line.item, line.outcome): line.count for line in report.lines}
+    assert ("device kiosk-s1", ItemCode.E01, Outcome.DENIED) not in lines
+    assert report.total == 4
+    city.clock.advance(days=1)
+    closed = ledger.close_daily_ledger(
+        city.ctx, city.ops["sup_t"], site_code=STATION1, day=date(2025, 3, 10)
+    )
+    assert closed.total == 4
+    assert sum(r.count for r in city.scalars(select(DailyLedger))) == 4
 
 
 def test_daily_ledger_is_for_supervisors_of_the_site(city: City) -> None:

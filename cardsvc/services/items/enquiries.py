@@ -139,38 +139,71 @@ def contribution_history(
     def body(call: Call) -> ContributionPage:
         _check_page(limit, offset)
         person = call.person(subject)
-        where = [Contribution.person_id == person.id]
-        if scheme is not None:
-            where.append(Contribution.scheme == scheme)
-        total = call.session.execute(
-            select(func.count()).select_from(Contribution).where(*where)
-        ).scalar_one()
-        rows = call.session.execute(
-            select(Contribution, Employer.name)
-            .outerjoin(Employer, Employer.id == Contribution.employer_id)
-            .where(*where)
-            .order_by(Contribution.month.desc(), Contribution.scheme, Contribution.id)
-            .limit(limit)
-            .offset(offset)
-        ).all()
-        lines = tuple(
-            ContributionLine(
-                month=YearMonth.parse(f"{c.month:06d}"),
-                scheme=c.scheme,
-                base_fen=c.base_fen,
-                employer_part_fen=c.employer_part_fen,
-                personal_part_fen=c.personal_part_fen,
-                employer_name=employer,
-                paid_on=c.paid_on,
-            )
-            for c, employer in rows
-        )
-        call.note(rows=len(lines), total=int(total), offset=offset)
-        return ContributionPage(
-            person_summary(actor, person), scheme, lines, int(total), limit, offset
-        )
+        lines, total = _contribution_page(call, person.id, scheme, limit, offset)
+        call.note(rows=len(lines), total=total, offset=offset)
+        return ContributionPage(person_summary(actor, person), scheme, lines, total, limit, offset)
 
     return run_read(ctx, actor, ItemCode.E02, body)
+
+
+_CONTRIBUTIONS = Contribution.__table__
+_EMPLOYERS = Employer.__table__
+
+
+def _contribution_page(
+    call: Call, person_id: int, scheme: Scheme | None, limit: int, offset: int
+) -> tuple[tuple[ContributionLine, ...], int]:
+    """One page of the person's contributions and the number of rows over every page.
+
+    Read as plain columns (Core, no ORM entities: a page is up to 200 rows). The total
+    comes in the same statement (``count(*) OVER ()``, computed before LIMIT); only a
+    page past the last row, which returns no row to carry it, costs a separate count.
+    """
+    c = _CONTRIBUTIONS.c
+    where = [c.person_id == person_id]
+    if scheme is not None:
+        where.append(c.scheme == scheme)
+    connection = call.session.connection()
+    rows = connection.execute(
+        select(
+            c.month,
+            c.scheme,
+            c.base_fen,
+            c.employer_part_fen,
+            c.personal_part_fen,
+            _EMPLOYERS.c.name,
+            c.paid_on,
+            func.count().over(),
+        )
+        .select_from(_CONTRIBUTIONS.outerjoin(_EMPLOYERS, _EMPLOYERS.c.id == c.employer_id))
+        .where(*where)
+        .order_by(c.month.desc(), c.scheme, c.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    if rows:
+        total = int(rows[0][7])
+    elif offset == 0:
+        total = 0
+    else:
+        total = int(
+            connection.execute(
+                select(func.count()).select_from(_CONTRIBUTIONS).where(*where)
+            ).scalar_one()
+        )
+    lines = tuple(
+        ContributionLine(
+            month=YearMonth(month // 100, month % 100),
+            scheme=row_scheme,
+            base_fen=base,
+            employer_part_fen=employer_part,
+            personal_part_fen=personal_part,
+            employer_name=employer,
+            paid_on=paid_on,
+        )
+        for month, row_scheme, base, employer_part, personal_part, employer, paid_on, _ in rows
+    )
+    return lines, total
 
 
 # -- E03 personal account ----------------------------------------------------------------

@@ -35,6 +35,7 @@ from cardsvc.db.models import (
     Site,
     Staff,
 )
+from cardsvc.db.models.records import JournalEvent
 from cardsvc.rules.errors import RuleInputError
 from cardsvc.rules.site_standards import (
     ZAOZHUANG_2011,
@@ -48,7 +49,7 @@ from cardsvc.rules.site_standards import (
 from cardsvc.services.actors import Actor
 from cardsvc.services.context import ServiceContext
 from cardsvc.services.errors import NotFound, ValidationFailed
-from cardsvc.services.scope import ensure_role, site_subtree
+from cardsvc.services.scope import SUBTREES, ensure_role
 
 PLAN_START = date(2011, 1, 1)
 """Staff hired on or after this day count as new hires (the plan's degree rule)."""
@@ -87,10 +88,10 @@ def _day_bounds(ctx: ServiceContext, day: date) -> tuple[datetime, datetime]:
 
 def _check_site(session: Session, actor: Actor, site_code: str) -> frozenset[str]:
     """The subtree of `site_code`, if it lies in the actor's sites (else NotFound)."""
-    mine = site_subtree(session, actor.site_code)
+    mine = SUBTREES.subtree(session, actor.site_code)
     if site_code not in mine:
         raise NotFound("site")
-    return site_subtree(session, site_code)
+    return SUBTREES.subtree(session, site_code)
 
 
 def _journal_lines(
@@ -100,7 +101,12 @@ def _journal_lines(
     j = JournalEntry
     rows = session.execute(
         select(j.site_code, j.operator_id, j.device_id, j.item, j.outcome, func.count())
-        .where(j.at >= start, j.at < end, j.site_code.in_(sorted(codes)))
+        .where(
+            j.event == JournalEvent.ITEM,  # item calls only (not card authentications)
+            j.at >= start,
+            j.at < end,
+            j.site_code.in_(sorted(codes)),
+        )
         .group_by(j.site_code, j.operator_id, j.device_id, j.item, j.outcome)
     ).all()
     return _lines(session, [(r[0], r[1], r[2], r[3], r[4], int(r[5])) for r in rows])

@@ -15,7 +15,15 @@ from card_terminal import make_card
 from cards_harness import Caller, CardApi
 from sqlalchemy import func, select
 
-from cardsvc.db.models import Card, CardState, ItemCode, JournalEntry, Outcome, Role
+from cardsvc.db.models import (
+    CancellationReason,
+    Card,
+    CardState,
+    ItemCode,
+    JournalEntry,
+    Outcome,
+    Role,
+)
 from cardsvc.idcheck import card_number_check_char
 
 CONCURRENT = 6
@@ -132,6 +140,7 @@ def test_replacement_and_supervisor_cancellation(card_api: CardApi) -> None:
     )
     assert replaced.status_code == 201, replaced.text
     assert replaced.json()["old"]["to_state"] == "replaced"
+    assert replaced.json()["old"]["cancellation_reason"] is None
     assert replaced.json()["new_card_state"] == "issued"
 
     new_base = f"/v1/cards/{new_number}"
@@ -142,6 +151,12 @@ def test_replacement_and_supervisor_cancellation(card_api: CardApi) -> None:
     assert cancelled.status_code == 200, cancelled.text
     assert cancelled.json()["to_state"] == "cancelled"
     assert cancelled.json()["on_hotlist"] is True
+    assert cancelled.json()["cancellation_reason"] == "emigration"
+    with card_api.records.session() as session:
+        stored = session.execute(
+            select(Card.cancellation_reason).where(Card.card_number == new_number)
+        ).scalar_one()
+    assert stored is CancellationReason.EMIGRATION
 
 
 def test_kiosk_only_does_kiosk_items_for_its_card(card_api: CardApi) -> None:

@@ -29,6 +29,7 @@ def test_example_gen2_card_opens_a_kiosk_session(card_api: CardApi) -> None:
     assert body["card"]["state"] == "active"
     assert body["card"]["on_hotlist"] is False
     assert body["card"]["generation"] == 2
+    assert body["card"]["cancellation_reason"] is None  # recorded only for a cancelled card
     assert body["holder"]["ssn"] == "370402********1238"  # masked for a kiosk
     assert body["holder"]["name"] == "张三"
     assert body["terminal"]["action"] == "none"

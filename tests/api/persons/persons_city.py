@@ -53,6 +53,7 @@ from cardsvc.db.models import (
     CardState,
     ChangeField,
     ChangeStatus,
+    ContractType,
     Contribution,
     Degree,
     Device,
@@ -65,6 +66,9 @@ from cardsvc.db.models import (
     PensionAccountYear,
     PensionEntitlement,
     Person,
+    Registration,
+    RegistrationKind,
+    RegistrationStatus,
     RelationStatus,
     RetirementCategory,
     Role,
@@ -357,6 +361,31 @@ def _records(session: Session, residents: dict[str, Resident], employer: Employe
             closing_fen=490_322,
         )
     )
+    leaver = residents["leaver"].person_id
+    session.add(  # employed since 2020: R02 closes this, recording why it ended
+        Registration(
+            person_id=leaver,
+            kind=RegistrationKind.EMPLOYMENT,
+            status=RegistrationStatus.OPEN,
+            site_code=STATION,
+            opened_at=datetime(2020, 3, 1, 1, tzinfo=UTC),
+            employer_id=employer.id,
+            start_date=date(2020, 3, 1),
+            contract_type=ContractType.FIXED_TERM,
+        )
+    )
+    session.add(  # a resident-scheme contribution recording the day it was paid
+        Contribution(
+            person_id=leaver,
+            scheme=Scheme.RESIDENT_MEDICAL,
+            month=202501,
+            base_fen=0,
+            employer_part_fen=0,
+            personal_part_fen=38_000,
+            employer_id=None,
+            paid_on=date(2024, 12, 10),
+        )
+    )
     pensioner = residents["pensioner"].person_id
     session.add(
         PensionEntitlement(
@@ -454,6 +483,10 @@ def seed(url: str, server_factory: ServerFactory) -> MiniCity:
             "enrollee": _person(
                 session, "enrollee", "37040219750808567", "钱七", OWN, sex=Sex.FEMALE,
                 card_body="A0000014",
+            ),
+            "leaver": _person(
+                session, "leaver", "37040219850909678", "孙八", STATION,
+                status=EmploymentStatus.EMPLOYED, card_body="A0000015",
             ),
         }  # fmt: skip
         now = datetime.now(UTC)

@@ -182,6 +182,86 @@ def test_unemployment_then_employment_registration(client: httpx.Client, city: M
     assert_problem(denied, 403, "forbidden")
 
 
+def test_why_an_employment_ended_is_recorded_and_answered(
+    client: httpx.Client, city: MiniCity
+) -> None:
+    """R02 records the separation reason; E05 and B01 answer it; B01 refuses a contradiction."""
+    leaver = city.residents["leaver"]
+    headers = city.headers(Who.CLERK)
+    path = _person_path(leaver, "/unemployment-registrations")
+    body = {"able_to_work": True, "willing_to_work": True}
+    without_day = _post(client, path, headers, {**body, "separation_reason": "dismissed"})
+    assert _field(assert_problem(without_day, 422)) == ("separation_reason", None)
+    unknown = _post(client, path, headers, {**body, "employment_ended_on": "2025-06-30",
+                                             "separation_reason": "bored"})  # fmt: skip
+    assert _field(assert_problem(unknown, 422, "invalid-request")) == ("separation_reason", "body")
+    registered = _post(
+        client,
+        path,
+        headers,
+        {**body, "employment_ended_on": "2025-06-30", "separation_reason": "dismissed"},
+    )
+    assert registered.status_code == 201, registered.text
+    closed_id = registered.json()["closed_employment_registration_id"]
+    assert closed_id is not None
+
+    employment = client.get(_person_path(leaver, "/employment"), headers=headers).json()
+    assert employment["employment_status"] == "unemployed"
+    assert [r["kind"] for r in employment["open_registrations"]] == ["unemployment"]
+    assert employment["open_registrations"][0]["end_date"] is None
+    ended = employment["last_ended_employment"]
+    assert ended["registration_id"] == closed_id
+    assert ended["status"] == "closed"
+    assert ended["end_date"] == "2025-06-30"
+    assert ended["separation_reason"] == "dismissed"
+    assert ended["employer_name"] == "枣庄机械厂"
+
+    b01 = _person_path(leaver, "/unemployment-benefit-eligibility")
+    answer = client.get(b01, headers=headers)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["separation_reason"] == "dismissed"
+    assert answer.json()["provisional"] is False
+    assert any("dismissed" in reason for reason in answer.json()["reasons"])
+    agreeing = client.get(b01, params={"ended_involuntarily": "true"}, headers=headers)
+    assert agreeing.status_code == 200, agreeing.text
+    assert agreeing.json()["separation_reason"] == "dismissed"
+    contradicting = client.get(b01, params={"ended_involuntarily": "false"}, headers=headers)
+    assert _field(assert_problem(contradicting, 422)) == ("ended_involuntarily", None)
+
+    # a person with nothing recorded: null, and the caller's answer counts
+    worker = client.get(
+        _person_path(city.residents["worker"], "/unemployment-benefit-eligibility"),
+        headers=headers,
+    ).json()
+    assert worker["separation_reason"] is None
+    status = client.get(_person_path(city.residents["worker"], "/employment"), headers=headers)
+    assert status.json()["last_ended_employment"] is None
+
+
+def test_contributions_carry_the_day_paid_where_recorded(
+    client: httpx.Client, city: MiniCity
+) -> None:
+    headers = city.headers(Who.CLERK)
+    leaver = client.get(
+        _person_path(city.residents["leaver"], "/contributions"), headers=headers
+    ).json()
+    assert [(c["month"], c["scheme"], c["paid_on"]) for c in leaver["contributions"]] == [
+        ("202501", "resident_medical", "2024-12-10")
+    ]
+    assert leaver["page"] == {"total": 1, "limit": 50, "offset": 0, "next_offset": None}
+    worker = client.get(
+        _person_path(city.residents["worker"], "/contributions"), headers=headers
+    ).json()
+    assert {c["paid_on"] for c in worker["contributions"]} == {None}
+    past_the_end = client.get(
+        _person_path(city.residents["worker"], "/contributions"),
+        params={"offset": 100},
+        headers=headers,
+    ).json()
+    assert past_the_end["contributions"] == []
+    assert past_the_end["page"] == {"total": 48, "limit": 50, "offset": 100, "next_offset": None}
+
+
 def test_resident_enrolments_once_each(client: httpx.Client, city: MiniCity) -> None:
     enrollee = city.residents["enrollee"]
     headers = city.headers(Who.CLERK)

@@ -1,0 +1,140 @@
+"""Looking up the card session an ``X-Card-Session`` header names (api.card_presence uses it).
+
+Kept apart from the dependency so that :func:`api.security.authenticate` can run the
+lookup on its own database session (:func:`early_presence`) without an import cycle.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from fastapi import Request
+from sqlalchemy import and_, select
+from sqlalchemy.orm import Session
+
+from api.context import ApiContext
+from api.errors import ApiError
+from api.problem_types import ProblemType
+from cardsvc.db.models import Card, CardChallenge, CardSession, Person
+from cardsvc.services.actors import Actor, CardPresence, DeviceActor, OperatorActor
+
+CARD_SESSION_HEADER = "X-Card-Session"
+SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
+_SESSION_ID = re.compile(SESSION_ID_PATTERN)
+EARLY_PRESENCE = "cardsvc_early_presence"
+"""The ``request.state`` attribute :func:`early_presence` leaves its result in."""
+HEADER_DESCRIPTION = (
+    "The `session_id` of a card session this caller verified "
+    "(POST /v1/card-sessions, then …/proof): the card in the caller's reader. "
+    "Kiosks must send it; operators send it to act on the card holder "
+    "(also outside their sites)."
+)
+
+
+class CardSessionRefused(ApiError):  # noqa: N818 - named for the problem
+    """The ``X-Card-Session`` header names no usable card session of this caller."""
+
+    kind = ProblemType.FORBIDDEN
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, field=CARD_SESSION_HEADER)
+
+
+def owner_filter(actor: Actor) -> dict[str, int | None]:
+    """The owner columns of a card session/challenge row for `actor`."""
+    if isinstance(actor, OperatorActor):
+        return {"operator_id": actor.operator_id, "device_id": None}
+    assert isinstance(actor, DeviceActor)
+    return {"operator_id": None, "device_id": actor.device_id}
+
+
+def _owned(operator_id: int | None, device_id: int | None, actor: Actor) -> bool:
+    owner = owner_filter(actor)
+    return operator_id == owner["operator_id"] and device_id == owner["device_id"]
+
+
+def is_owner(row: CardSession | CardChallenge, actor: Actor) -> bool:
+    """Whether `row` belongs to `actor` (sessions are never shared between callers)."""
+    owner = owner_filter(actor)
+    return row.operator_id == owner["operator_id"] and row.device_id == owner["device_id"]
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedPresence(CardPresence):
+    """A card presence with the ID numbers it stands for (read with the session)."""
+
+    ssns: frozenset[str] = frozenset()
+    """The card's ID number and its holder's current one (the same unless R05 changed it)."""
+
+
+def resolve_presence(context: ApiContext, actor: Actor, session_id: str) -> ResolvedPresence:
+    """The presence of the verified, live card session `session_id` of `actor`.
+
+    One statement: the session row with the card's and the holder's ID numbers.
+    """
+    with context.single_statements(writes=False) as session:
+        return read_presence(session, context.now(), actor, session_id)
+
+
+def read_presence(
+    session: Session, now: datetime, actor: Actor, session_id: str
+) -> ResolvedPresence:
+    """:func:`resolve_presence` on an open `session` (the bearer lookup's, see api.security)."""
+    found = session.execute(
+        select(
+            CardSession.operator_id,
+            CardSession.device_id,
+            CardSession.ended_at,
+            CardSession.expires_at,
+            CardSession.card_number,
+            CardSession.person_id,
+            CardSession.pin_verified,
+            Card.ssn,
+            Person.ssn,
+        )
+        .outerjoin(
+            Card,
+            and_(
+                Card.card_number == CardSession.card_number,
+                Card.person_id == CardSession.person_id,
+            ),
+        )
+        .outerjoin(Person, Person.id == CardSession.person_id)
+        .where(CardSession.id == session_id)
+    ).one_or_none()
+    if found is None or not _owned(found[0], found[1], actor):
+        raise CardSessionRefused(
+            "no verified card session with this id for this caller: present the card "
+            "(POST /v1/card-sessions, then /proof)"
+        )
+    (_op, _dev, ended_at, expires_at, card_number, person_id, pin_verified, card_ssn,
+     holder_ssn) = found  # fmt: skip
+    if ended_at is not None:
+        raise CardSessionRefused("the card session has ended (card out): present the card again")
+    if expires_at <= now:
+        raise CardSessionRefused("the card session has expired: present the card again")
+    ssns = frozenset({card_ssn, holder_ssn}) if card_ssn and holder_ssn else frozenset()
+    return ResolvedPresence(
+        card_number=card_number, person_id=person_id, pin_verified=pin_verified, ssns=ssns
+    )
+
+
+def early_presence(request: Request, session: Session, now: datetime, actor: Actor) -> None:
+    """Look the request's ``X-Card-Session`` up on the bearer lookup's `session`.
+
+    :func:`api.security.authenticate` calls this: the lookup then shares its database
+    connection and its thread-pool hand-off. The result (or the refusal) waits on
+    ``request.state`` for :func:`card_presence`, which raises it; a header FastAPI will
+    refuse as malformed (422) is left alone.
+    """
+    session_id = request.headers.get(CARD_SESSION_HEADER)
+    if session_id is None or _SESSION_ID.fullmatch(session_id) is None:
+        return
+    found: ResolvedPresence | CardSessionRefused
+    try:
+        found = read_presence(session, now, actor, session_id)
+    except CardSessionRefused as refused:
+        found = refused
+    setattr(request.state, EARLY_PRESENCE, (session_id, actor, found))
