@@ -3,7 +3,8 @@
 One FastAPI route, ``GET /persons/{person_id}``, doing one primary-key select on the
 same database, through an engine made by the same function as the service's
 (:func:`cardsvc.db.engine.make_engine`, so the same pool, pre-ping and
-connection settings). Like the service's enquiry routes it is a plain ``def``
+connection settings), with the same thread pool fitted to the engine's pool
+(:func:`api.app.fit_thread_pool`). Like the service's enquiry routes it is a plain ``def``
 route (FastAPI runs it in its thread pool), reads in a read-only unit of work and
 answers JSON. It has no authentication, no rate limit, no journal and no
 middleware: whatever the real enquiry costs above it is the price of those.
@@ -24,6 +25,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException
 from sqlalchemy import select
 
+from api.app import fit_thread_pool
 from cardsvc.db.engine import make_engine
 from cardsvc.db.models import Person
 from cardsvc.db.uow import make_session_factory
@@ -37,6 +39,7 @@ def create_floor_app() -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         engine = make_engine(url)
+        fit_thread_pool(engine)  # served the same way as the service (api/app.py)
         state["factory"] = make_session_factory(engine, read_only=True)
         try:
             yield
