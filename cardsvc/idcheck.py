@@ -62,6 +62,18 @@ def ssn_check_digit(body17: str) -> str:
     return _SSN_CHECK[total % 11]
 
 
+def mask_ssn(ssn: str) -> str:
+    """`370402********1238`: the region (first 6) and the last 4 characters only.
+
+    The one masking rule for ID numbers wherever a reader does not need them (kiosks,
+    logs, journal views, card files' index, screens). Too short to keep both ends:
+    all asterisks.
+    """
+    if len(ssn) <= 10:
+        return "*" * len(ssn)
+    return ssn[:6] + "*" * (len(ssn) - 10) + ssn[-4:]
+
+
 def ssn_birth_date(ssn: str) -> dt.date | None:
     """The birth date held in characters 7-14 of an SSN, or None if it is not a real date."""
     text = ssn[6:14]

@@ -53,7 +53,7 @@ import yaml
 
 from cardsvc import crypto
 from cardsvc.crypto import Algorithm, KeyId, MasterKeys
-from cardsvc.idcheck import card_number_check_char, ssn_birth_date, ssn_check_digit
+from cardsvc.idcheck import card_number_check_char, mask_ssn, ssn_birth_date, ssn_check_digit
 from simulators.card_os import TransmissionProtocol
 from simulators.errors import PersonalisationError
 from simulators.filesystem import MAX_VALUE_LEN, Record
@@ -161,7 +161,7 @@ class CardProfile:
 
     @property
     def masked_ssn(self) -> str:
-        return self.ssn[:6] + "*" * (len(self.ssn) - 10) + self.ssn[-4:]
+        return mask_ssn(self.ssn)
 
     def df_records(self, label: str) -> tuple[Record, ...]:
         return next((recs for lab, recs in self.dfs if lab == label), ())

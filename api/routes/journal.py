@@ -30,6 +30,7 @@ from api.routes.site_models import JournalEntryOut, JournalPageOut
 from api.routes.sites import SITE_NOT_FOUND, SUPERVISOR_ONLY
 from api.routing import ApiRouter
 from cardsvc.db.models import ItemCode, JournalEntry, Operator, Outcome, Person, Role
+from cardsvc.idcheck import mask_ssn
 from cardsvc.services.scope import ensure_role, site_subtree
 
 DEFAULT_LIMIT = 50
@@ -54,7 +55,7 @@ def mask_card_number(card_number: str) -> str:
 
 def _masked(value: Any) -> Any:
     if isinstance(value, str):
-        return _ID_NUMBER.sub(lambda m: m.group(0)[:6] + "********" + m.group(0)[-4:], value)
+        return _ID_NUMBER.sub(lambda m: mask_ssn(m.group(0)), value)
     if isinstance(value, list):
         return [_masked(v) for v in value]
     if isinstance(value, dict):

@@ -20,7 +20,7 @@ from typing import Final
 
 from cardsvc.card.errors import CardFormatError
 from cardsvc.crypto import Algorithm
-from cardsvc.idcheck import card_number_check_char, ssn_birth_date, ssn_check_digit
+from cardsvc.idcheck import card_number_check_char, mask_ssn, ssn_birth_date, ssn_check_digit
 
 EF05_SFI: Final = 0x05
 EF06_SFI: Final = 0x06
@@ -135,13 +135,6 @@ class Sex(enum.Enum):
 
     MALE = "1"
     FEMALE = "2"
-
-
-def mask_ssn(ssn: str) -> str:
-    """`370402********1238`: the region and the last four characters only."""
-    if len(ssn) <= 10:
-        return "*" * len(ssn)
-    return ssn[:6] + "*" * (len(ssn) - 10) + ssn[-4:]
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,12 +81,12 @@ from cardsvc.card.records import (
     decode_spec_version,
     decode_ssn,
     generation_of,
-    mask_ssn,
     parse_tlv,
 )
 from cardsvc.card.security import Diversification, SecurityModule
 from cardsvc.card.transport import CardTransport, Response, finish, send
 from cardsvc.crypto import Algorithm, CryptoError, KeyId
+from cardsvc.idcheck import mask_ssn
 
 logger = logging.getLogger(__name__)
 

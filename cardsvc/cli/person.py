@@ -20,12 +20,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cardsvc.db import Database, DatabaseError, open_database
 from cardsvc.db.models import Operator, Role, Site, SiteLevel
-from cardsvc.idcheck import is_valid_ssn
+from cardsvc.idcheck import is_valid_ssn, mask_ssn
 from cardsvc.services.actors import OperatorActor
 from cardsvc.services.context import ServiceContext
 from cardsvc.services.errors import NotFound, PermissionDenied, ValidationFailed
 from cardsvc.services.items import enquiries
-from cardsvc.services.views import mask_ssn
 from cardsvc.settings import Settings
 
 EXIT_OK = 0

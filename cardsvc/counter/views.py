@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from cardsvc.counter.catalogue import BY_CODE
-from cardsvc.services.views import mask_ssn
+from cardsvc.idcheck import mask_ssn
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,10 @@ from cardsvc.db import migrate
 from cardsvc.db.engine import make_engine
 from cardsvc.db.models import Card, CardState, Device, PensionEntitlement, Person
 from cardsvc.demo.errors import DemoError
+from cardsvc.idcheck import mask_ssn
 from cardsvc.rules.card_lifecycle import effective_state, on_hotlist
 from cardsvc.rules.config import DEFAULT_CONFIG
-from cardsvc.seed.card_files import mask_ssn, personalisation, write_card_files
+from cardsvc.seed.card_files import personalisation, write_card_files
 from cardsvc.seed.demo import DEMO_DEVICE_SECRET, DEMO_OPERATOR_PASSWORD, DEMO_PIN
 from cardsvc.seed.options import SeedOptions
 from cardsvc.seed.progress import NoProgress

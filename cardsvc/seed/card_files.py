@@ -25,6 +25,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from cardsvc.db.models import Card, CardState, Device, Person, Sex, Site
+from cardsvc.idcheck import mask_ssn
 from cardsvc.seed.demo import DEMO_PIN
 from cardsvc.seed.errors import SeedError
 from cardsvc.seed.names import split_for_card
@@ -44,10 +45,6 @@ class CardFile:
     name: str
     site_code: str
     site_name: str
-
-
-def mask_ssn(ssn: str) -> str:
-    return ssn[:6] + "*" * (len(ssn) - 10) + ssn[-4:]
 
 
 def personalisation(card: Card, person: Person, pin_tries: int) -> dict[str, Any] | None:

@@ -47,7 +47,7 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from cardsvc.db.journal import append_entry
 from cardsvc.db.models import Card, ItemCode, Outcome, Person
-from cardsvc.idcheck import is_valid_card_number, is_valid_ssn
+from cardsvc.idcheck import is_valid_card_number, is_valid_ssn, mask_ssn
 from cardsvc.rules.card_lifecycle import EffectiveState, effective_state, on_hotlist
 from cardsvc.rules.config import RulesConfig
 from cardsvc.rules.errors import RuleInputError
@@ -277,7 +277,7 @@ def outcome_of(failure: ServiceError, *, out_of_scope: bool) -> Outcome:
 
 
 def _safe_reason(failure: ServiceError) -> str:
-    text = _ID_NUMBER.sub(lambda m: m.group(0)[:6] + "********" + m.group(0)[-4:], str(failure))
+    text = _ID_NUMBER.sub(lambda m: mask_ssn(m.group(0)), str(failure))
     return text[:MAX_REASON]
 
 

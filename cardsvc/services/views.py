@@ -6,18 +6,8 @@ from dataclasses import dataclass
 from datetime import date
 
 from cardsvc.db.models import EmploymentStatus, Person, Sex
+from cardsvc.idcheck import mask_ssn
 from cardsvc.services.actors import Actor, DeviceActor
-
-MASK_KEEP_FRONT = 6
-MASK_KEEP_BACK = 4
-
-
-def mask_ssn(ssn: str) -> str:
-    """First 6 and last 4 characters, the rest as asterisks: 370402********1238."""
-    if len(ssn) <= MASK_KEEP_FRONT + MASK_KEEP_BACK:
-        return "*" * len(ssn)
-    hidden = len(ssn) - MASK_KEEP_FRONT - MASK_KEEP_BACK
-    return ssn[:MASK_KEEP_FRONT] + "*" * hidden + ssn[-MASK_KEEP_BACK:]
 
 
 def ssn_for(actor: Actor, ssn: str) -> str:

@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
-from cardsvc.card.records import Cardholder, IssuerInfo, mask_ssn
+from cardsvc.card.records import Cardholder, IssuerInfo
 from cardsvc.card.session import SscSession
+from cardsvc.idcheck import mask_ssn
 from cardsvc.station.reading import ALGORITHM_NAMES, basic_json, holder_json
 from reader_driver.processors import CardChannel
 

@@ -17,10 +17,10 @@ from cardsvc.card.records import (
     Sex,
     Tag,
     decode_cardholder,
-    mask_ssn,
 )
 from cardsvc.card.session import BasicRead, SscSession
 from cardsvc.crypto import Algorithm
+from cardsvc.idcheck import mask_ssn
 
 ALGORITHM_NAMES = {Algorithm.DES3: "3DES", Algorithm.SM4: "SM4"}
 SEX_NAMES = {Sex.MALE: "male", Sex.FEMALE: "female"}

@@ -20,11 +20,11 @@ from cardsvc.card.records import (
     decode_cardholder,
     decode_issuer,
     decode_name,
-    mask_ssn,
     parse_tlv,
 )
 from cardsvc.card.session import parse_fci
 from cardsvc.crypto import Algorithm
+from cardsvc.idcheck import mask_ssn
 from simulators.personalisation import example_profile, parse_personalisation
 from simulators.ssc_card import ef05_records, ef06_records, fci
 

@@ -9,8 +9,8 @@ from services_city import EMPLOYER_CODE, City, make_ssn
 
 from cardsvc.cli.main import main
 from cardsvc.db.models import ContractType, ItemCode, Outcome, SeparationReason
+from cardsvc.idcheck import mask_ssn
 from cardsvc.services.items import registrations
-from cardsvc.services.views import mask_ssn
 
 
 def _url(city: City) -> str:

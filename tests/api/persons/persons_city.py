@@ -79,8 +79,7 @@ from cardsvc.db.models import (
     Staff,
 )
 from cardsvc.db.uow import make_session_factory
-from cardsvc.idcheck import card_number_check_char, ssn_check_digit
-from cardsvc.services.views import mask_ssn
+from cardsvc.idcheck import card_number_check_char, mask_ssn, ssn_check_digit
 
 CITY = "370400"
 DISTRICT = "370402"
