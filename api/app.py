@@ -18,6 +18,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -98,7 +100,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
                     context.schema_head,
                 )
             app.state.context = context
-            yield
+            await to_thread.run_sync(context.prune_if_due)  # before the first request
+            pruning = asyncio.create_task(_prune_periodically(context))
+            try:
+                yield
+            finally:
+                pruning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pruning
         finally:
             app.state.context = None
             database.dispose()
@@ -122,6 +131,17 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     install_problem_openapi(app)
     app.state.settings = settings
     return app
+
+
+async def _prune_periodically(context: ApiContext) -> None:
+    """Delete expired API state every `pruner.interval_s` after start-up (api.prune).
+
+    A background task of the process, off the request path; `prune_if_due` logs and
+    survives database errors, and several processes pruning is harmless.
+    """
+    while True:
+        await asyncio.sleep(context.pruner.interval_s)
+        await to_thread.run_sync(context.prune_if_due)
 
 
 def fit_thread_pool(engine: Engine) -> None:

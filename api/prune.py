@@ -20,10 +20,10 @@ table                       rows deleted
 A key older than the retention is free again anyway (api.idempotency), so deleting
 its record changes no answer. The journal is never pruned.
 
-The service prunes opportunistically: :class:`Pruner` runs `prune` at most once per
-`PRUNE_INTERVAL_S` per process, inside a request that is being authenticated anyway
-(a handful of index-range DELETEs). Several processes may each do it; the deletes are
-idempotent.
+The service prunes in the background: each API process runs `prune` at start-up and
+then every `PRUNE_INTERVAL_S` (a task of the app's lifespan, api.app, off the request
+path; :class:`Pruner` keeps it to once per interval). Several processes may each do
+it; the deletes are idempotent.
 """
 
 from __future__ import annotations

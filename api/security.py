@@ -125,7 +125,6 @@ def authenticate(
         # (api.card_presence raises or returns what this finds).
         early_presence(request, session, now, actor)
     ratelimit.enforce(counted, limit, now, who)
-    context.prune_if_due()
     return Principal(actor=actor, token_id=token_id, expires_at=expires_at)
 
 

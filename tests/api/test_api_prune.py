@@ -242,7 +242,7 @@ def test_the_service_prunes_while_serving(records: Records) -> None:
         auth = {"Authorization": f"Bearer {live}"}
         assert client.get("/v1/sites/370402", headers=auth).status_code == 200
         with records.session() as session:
-            assert session.get(ApiToken, old) is None  # pruned by the first request
+            assert session.get(ApiToken, old) is None  # pruned when the process started
             again = _token(session, operator.id, datetime.now(UTC) - timedelta(days=2))
         assert client.get("/v1/sites/370402", headers=auth).status_code == 200
         with records.session() as session:
