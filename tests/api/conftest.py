@@ -7,7 +7,7 @@ loopback port) over a migrated database, on SQLite and PostgreSQL, plus httpx.
 - `pg_pair`: two server processes on ONE PostgreSQL database (cross-process tests).
 - `start_server(database_url, **env)`: a server of one's own (stopped after the test).
 
-PostgreSQL comes from tests/db/conftest.py (CARDSVC_TEST_DATABASE_URL, else a
+PostgreSQL comes from tests/db_fixtures.py (CARDSVC_TEST_DATABASE_URL, else a
 testcontainer, else the PostgreSQL cases are skipped); its fixtures are re-used
 here by loading that module.
 
@@ -17,10 +17,8 @@ lockout, 25 requests per actor per window, a 4 KiB body limit.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from api_harness import (
@@ -32,30 +30,10 @@ from api_harness import (
     migrated,
     stop_servers,
 )
+from db_fixtures import url_text
 from sqlalchemy.engine import URL
 
 _HERE = Path(__file__).resolve().parent
-
-
-def _load_db_fixtures() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "cardsvc_tests_db_fixtures", _HERE.parent / "db" / "conftest.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_db = _load_db_fixtures()
-# Re-exported so pytest registers them for tests/api (same names, same behaviour).
-pg_server_url = _db.pg_server_url
-pg_databases = _db.pg_databases
-pg_session_url = _db.pg_session_url
-pg_database_url = _db.pg_database_url
-database_url = _db.database_url
-url_text = _db.url_text
 
 
 class _Stack:

@@ -1,35 +1,17 @@
 """Fixtures of the API client tests: a REAL served API (uvicorn subprocess) with the demo
-key service, on SQLite and PostgreSQL (PostgreSQL from tests/db/conftest.py:
+key service, on SQLite and PostgreSQL (PostgreSQL from tests/db_fixtures.py:
 CARDSVC_TEST_DATABASE_URL, else a testcontainer, else skipped)."""
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from client_harness import TerminalApi
 from sqlalchemy.engine import URL
 
 _HERE = Path(__file__).resolve().parent
-
-
-def _load_db_fixtures() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "cardsvc_tests_db_fixtures_client", _HERE.parent / "db" / "conftest.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_db = _load_db_fixtures()
-pg_server_url = _db.pg_server_url
-pg_databases = _db.pg_databases
 
 
 @pytest.fixture(scope="session", params=["sqlite", "postgresql"])

@@ -8,40 +8,23 @@ every e2e module (pytest runs the tests of one engine, then the other); the last
 one is stopped as soon as the last e2e test is done, so the readers are free for
 the PC/SC tests that follow.
 
-PostgreSQL comes from tests/db/conftest.py (CARDSVC_TEST_DATABASE_URL; else a
+PostgreSQL comes from tests/db_fixtures.py (CARDSVC_TEST_DATABASE_URL; else a
 testcontainer; else the PostgreSQL cases are skipped).
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from db_fixtures import url_text
 from e2e_harness import E2E, start_e2e
 from pcsc_harness import PcscStack
 from sqlalchemy.engine import URL
 
 _HERE = Path(__file__).resolve().parent
-
-
-def _load_db_fixtures() -> Any:
-    spec = importlib.util.spec_from_file_location(
-        "cardsvc_tests_db_fixtures_e2e", _HERE.parent / "db" / "conftest.py"
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_db = _load_db_fixtures()
-pg_server_url = _db.pg_server_url
-pg_databases = _db.pg_databases
 
 
 _RUNNING: list[contextlib.ExitStack] = []
@@ -65,7 +48,7 @@ def e2e(
         url = f"sqlite:///{root / 'city.db'}"
     else:
         create: Callable[[str], URL] = request.getfixturevalue("pg_databases")
-        url = _db.url_text(create("e2e"))
+        url = url_text(create("e2e"))
     exits = contextlib.ExitStack()
     _RUNNING.append(exits)
     try:

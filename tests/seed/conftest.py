@@ -1,39 +1,17 @@
 """Fixtures for the seeder tests.
 
 The database fixtures (`database_url` over SQLite and PostgreSQL, `pg_databases`, …)
-are those of tests/db/conftest.py, loaded from that file and re-exported here (a
-conftest below the root may not use `pytest_plugins`).
+are the suite's (tests/db_fixtures.py, a plugin listed in tests/conftest.py).
 """
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
+from db_fixtures import url_text
 from seed_helpers import Seeded, seed
 from sqlalchemy import URL
-
-
-def _load_db_fixtures() -> Any:
-    path = Path(__file__).resolve().parent.parent / "db" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("cardsvc_tests_db_fixtures", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_db = _load_db_fixtures()
-pg_server_url = _db.pg_server_url
-pg_databases = _db.pg_databases
-pg_session_url = _db.pg_session_url
-pg_database_url = _db.pg_database_url
-database_url = _db.database_url
-url_text = _db.url_text
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])

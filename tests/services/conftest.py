@@ -1,21 +1,20 @@
 """Fixtures for the service tests: a tiny city on both engines, and a settable clock.
 
 The database fixtures (`database_url` over SQLite and PostgreSQL, and the PostgreSQL
-server/session fixtures behind it) come from tests/db/conftest.py, loaded by path
-(the test directories are not packages). The city itself is in services_city.py.
+server/session fixtures behind it) are the suite's (tests/db_fixtures.py). The city
+itself is in services_city.py.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import sqlite3
 from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from types import ModuleType
 
 import pytest
+from db_fixtures import admin_engine, url_text
 from services_city import T0, City, Clock, seed
 from sqlalchemy.engine import URL, make_url
 
@@ -24,23 +23,6 @@ from cardsvc.db.engine import make_engine
 from cardsvc.db.journal import GENESIS_HASH, verify_journal
 from cardsvc.db.models import Base
 from cardsvc.services.context import ServiceContext
-
-
-def _load_db_conftest() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "db" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("cardsvc_tests_db_conftest", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-_db = _load_db_conftest()
-pg_server_url = _db.pg_server_url
-pg_databases = _db.pg_databases
-pg_session_url = _db.pg_session_url
-database_url = _db.database_url
 
 
 @pytest.fixture(scope="session")
@@ -68,11 +50,11 @@ def pg_database_url(pg_services_url: URL) -> str:
     creates and the journal's id sequence restarts at 1.
     """
     _empty_rows(pg_services_url)
-    return _db.url_text(pg_services_url)
+    return url_text(pg_services_url)
 
 
 def _empty_rows(url: URL) -> None:
-    engine = _db.admin_engine(url)
+    engine = admin_engine(url)
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql(
