@@ -569,10 +569,16 @@ def _terminate(
             with contextlib.suppress(ProcessLookupError):
                 proc.kill()
             proc.wait()
-    if _read_pid_file(pid_file) == proc.pid:  # killed before it could clean up after itself
-        for leftover in (socket_path, pid_file):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+    owner = _read_pid_file(pid_file)
+    if owner == proc.pid:  # killed before it could clean up after itself
+        leftovers: tuple[Path, ...] = (socket_path, pid_file)
+    elif owner is None:  # it removed its pid file but exited before its socket
+        leftovers = (socket_path,)
+    else:  # another pcscd has started since: its files
+        leftovers = ()
+    for leftover in leftovers:
+        with contextlib.suppress(OSError):
+            leftover.unlink()
 
 
 def _abandon(
