@@ -204,7 +204,13 @@ def test_a_card_pulled_before_pcscd_noticed_is_seen_again_when_put_back(
         plugged.remove(wait=False)
         with pytest.raises(CardRemoved, match="removed") as caught:
             connection.transmit(ECHO_4)
-        assert caught.value.code in (Code.E_NOT_TRANSACTED, Code.W_REMOVED_CARD)
+        # Which of two paths reports it depends on whether vpcd noticed the closed
+        # socket before the command reached it (a race the test cannot order): the reset
+        # finding no card (a PC/SC code), or the command answered with nothing.
+        error = caught.value
+        assert error.code in (Code.E_NOT_TRANSACTED, Code.W_REMOVED_CARD) or (
+            error.code is None and "removed during a command" in str(error)
+        ), error
     finally:
         connection.disconnect()
     plugged.insert()  # bounded wait until pcscd sees it again
