@@ -66,6 +66,8 @@ TEMP_PREFIX: Final = "cardsvc-pcscd-"
 SETUP_HINT: Final = "run scripts/setup.sh, or `apt-get install pcscd vsmartcard-vpcd`"
 
 _SBIN_DIRS: Final = ("/usr/sbin", "/sbin", "/usr/local/sbin")
+_PORT_RETRY_S: Final = 75.0  # TIME_WAIT is 60 s on Linux
+_PORT_RETRY_WAIT_S: Final = 3.0
 _POLL_S: Final = 0.1
 _PROBE_TIMEOUT_S: Final = 3.0
 _TCP_LISTEN: Final = "0A"
@@ -743,7 +745,7 @@ class PrivatePcscd:
             for entry in self.entries[1:]:
                 shutil.copyfile(self._driver, entry.driver_path(self._driver, copies))
             (conf_dir / "vpcd").write_text(reader_conf(self.entries, self._driver, copies))
-            self._spawn(binary)
+            self._spawn_retrying(binary)
         except BaseException:
             self.stop()
             raise
@@ -773,6 +775,26 @@ class PrivatePcscd:
             raise
 
     # --- internals -----------------------------------------------------------------
+
+    def _spawn_retrying(self, binary: str) -> None:
+        """`_spawn`; again while vpcd cannot bind a port a closed one still holds.
+
+        A vpcd port closed moments ago can stay unbindable for up to a minute (TCP
+        TIME_WAIT), and pcscd then starts without those readers ("Address already in
+        use" in its log). Wait and start again, within `_PORT_RETRY_S`.
+        """
+        deadline = time.monotonic() + _PORT_RETRY_S
+        while True:
+            try:
+                self._spawn(binary)
+            except PcscdStartError as exc:
+                if "Address already in use" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                logger.warning("a vpcd port is still held; starting pcscd again in a moment")
+                self._kill()
+                time.sleep(_PORT_RETRY_WAIT_S)
+            else:
+                return
 
     def _spawn(self, binary: str) -> None:
         assert self._tmp is not None
