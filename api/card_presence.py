@@ -36,8 +36,8 @@ from api.presence_lookup import (
     SESSION_ID_PATTERN,
     CardSessionRefused,
     ResolvedPresence,
-    early_presence,
     is_owner,
+    keep_early_presence,
     owner_filter,
     read_presence,
     resolve_presence,
@@ -62,7 +62,7 @@ async def card_presence(
     """The card presence named by ``X-Card-Session`` (None without the header).
 
     Usually :func:`api.security.authenticate` has looked the session up already, on its
-    own connection and thread (:func:`early_presence`): its answer is used. ``async``:
+    own statement (:func:`keep_early_presence`): its answer is used. ``async``:
     FastAPI hands a plain ``def`` dependency to its thread pool even when it has
     nothing to do; a lookup still needed runs in the thread pool.
     """
@@ -88,8 +88,8 @@ __all__ = [
     "CardSessionRefused",
     "ResolvedPresence",
     "card_presence",
-    "early_presence",
     "is_owner",
+    "keep_early_presence",
     "owner_filter",
     "read_presence",
     "resolve_presence",

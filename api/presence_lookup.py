@@ -1,7 +1,8 @@
 """Looking up the card session an ``X-Card-Session`` header names (api.card_presence uses it).
 
-Kept apart from the dependency so that :func:`api.security.authenticate` can run the
-lookup on its own database session (:func:`early_presence`) without an import cycle.
+Kept apart from the dependency so that :func:`api.security.authenticate` can use it
+(:func:`keep_early_presence`: the bearer lookup fetches the session in its own
+statement, api.caller_lookup) without an import cycle.
 """
 
 from __future__ import annotations
@@ -11,20 +12,20 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import Request
-from sqlalchemy import and_, select
 from sqlalchemy.orm import Session
 
+from api.caller_lookup import PresenceRow, presence_select
 from api.context import ApiContext
 from api.errors import ApiError
 from api.problem_types import ProblemType
-from cardsvc.db.models import Card, CardChallenge, CardSession, Person
+from cardsvc.db.models import CardChallenge, CardSession
 from cardsvc.services.actors import Actor, CardPresence, DeviceActor, OperatorActor
 
 CARD_SESSION_HEADER = "X-Card-Session"
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
 _SESSION_ID = re.compile(SESSION_ID_PATTERN)
 EARLY_PRESENCE = "cardsvc_early_presence"
-"""The ``request.state`` attribute :func:`early_presence` leaves its result in."""
+"""The ``request.state`` attribute :func:`keep_early_presence` leaves its result in."""
 HEADER_DESCRIPTION = (
     "The `session_id` of a card session this caller verified "
     "(POST /v1/card-sessions, then …/proof): the card in the caller's reader. "
@@ -81,29 +82,17 @@ def resolve_presence(context: ApiContext, actor: Actor, session_id: str) -> Reso
 def read_presence(
     session: Session, now: datetime, actor: Actor, session_id: str
 ) -> ResolvedPresence:
-    """:func:`resolve_presence` on an open `session` (the bearer lookup's, see api.security)."""
-    found = session.execute(
-        select(
-            CardSession.operator_id,
-            CardSession.device_id,
-            CardSession.ended_at,
-            CardSession.expires_at,
-            CardSession.card_number,
-            CardSession.person_id,
-            CardSession.pin_verified,
-            Card.ssn,
-            Person.ssn,
-        )
-        .outerjoin(
-            Card,
-            and_(
-                Card.card_number == CardSession.card_number,
-                Card.person_id == CardSession.person_id,
-            ),
-        )
-        .outerjoin(Person, Person.id == CardSession.person_id)
-        .where(CardSession.id == session_id)
-    ).one_or_none()
+    """:func:`resolve_presence` on an open `session`."""
+    found = session.execute(presence_select(), {"session_id": session_id}).one_or_none()
+    return presence_of(tuple(found) if found is not None else None, now, actor)
+
+
+def presence_of(found: PresenceRow | None, now: datetime, actor: Actor) -> ResolvedPresence:
+    """The presence a card session row stands for (api.caller_lookup's columns), or refuse.
+
+    Refuses (:class:`CardSessionRefused`) a missing session, another caller's, an ended
+    or an expired one.
+    """
     if found is None or not _owned(found[0], found[1], actor):
         raise CardSessionRefused(
             "no verified card session with this id for this caller: present the card "
@@ -121,20 +110,26 @@ def read_presence(
     )
 
 
-def early_presence(request: Request, session: Session, now: datetime, actor: Actor) -> None:
-    """Look the request's ``X-Card-Session`` up on the bearer lookup's `session`.
-
-    :func:`api.security.authenticate` calls this: the lookup then shares its database
-    connection and its thread-pool hand-off. The result (or the refusal) waits on
-    ``request.state`` for :func:`card_presence`, which raises it; a header FastAPI will
-    refuse as malformed (422) is left alone.
-    """
+def requested_session_id(request: Request) -> str | None:
+    """The ``X-Card-Session`` of `request` when it is well formed (else FastAPI answers 422)."""
     session_id = request.headers.get(CARD_SESSION_HEADER)
     if session_id is None or _SESSION_ID.fullmatch(session_id) is None:
-        return
-    found: ResolvedPresence | CardSessionRefused
+        return None
+    return session_id
+
+
+def keep_early_presence(
+    request: Request, session_id: str, found: PresenceRow | None, now: datetime, actor: Actor
+) -> None:
+    """Leave the presence (or the refusal) `found` by the bearer lookup on ``request.state``.
+
+    :func:`api.security.authenticate` fetches the card session in its own statement
+    (api.caller_lookup); :func:`api.card_presence.card_presence` raises or returns what
+    this keeps, without another database round trip.
+    """
+    result: ResolvedPresence | CardSessionRefused
     try:
-        found = read_presence(session, now, actor, session_id)
+        result = presence_of(found, now, actor)
     except CardSessionRefused as refused:
-        found = refused
-    setattr(request.state, EARLY_PRESENCE, (session_id, actor, found))
+        result = refused
+    setattr(request.state, EARLY_PRESENCE, (session_id, actor, result))

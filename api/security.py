@@ -17,17 +17,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 
-from api import ratelimit, tokens
+from api import caller_lookup, ratelimit, tokens
 from api.context import ApiContext, get_context
 from api.errors import Forbidden, InvalidToken, Unauthenticated
-from api.presence_lookup import early_presence
-from cardsvc.db.models import ApiToken, Device, Operator
+from api.presence_lookup import keep_early_presence, requested_session_id
 from cardsvc.services.actors import Actor, DeviceActor, OperatorActor
 
 BEARER = HTTPBearer(
@@ -73,59 +71,51 @@ def authenticate(
         raise InvalidToken()
     now = context.now()
     settings = context.settings
+    session_id = requested_session_id(request)
     with context.single_statements(writes=True) as session:
-        # Columns, not entities: one row, no ORM identity bookkeeping per request.
-        row = session.execute(
-            select(
-                ApiToken.id,
-                ApiToken.expires_at,
-                ApiToken.revoked_at,
-                Operator.id,
-                Operator.username,
-                Operator.site_code,
-                Operator.roles,
-                Operator.active,
-                Device.id,
-                Device.site_code,
-                Device.kind,
-                Device.active,
-            )
-            .outerjoin(Operator, Operator.id == ApiToken.operator_id)
-            .outerjoin(Device, Device.id == ApiToken.device_id)
-            .where(ApiToken.token_hash == tokens.digest(token))
-        ).one_or_none()
-        if row is None:
-            raise InvalidToken()
-        values: tuple[Any, ...] = tuple(row)  # outer joins: the actor columns may be NULL
-        (token_id, expires_at, revoked_at, operator_id, username, operator_site, roles,
-         operator_active, device_id, device_site, kind, device_active) = values  # fmt: skip
-        if revoked_at is not None:
-            raise InvalidToken("the token was revoked (signed out): sign in again")
-        if expires_at <= now:
-            raise InvalidToken("the token has expired: sign in again")
-        actor: Actor
-        if operator_id is not None:
-            if not operator_active:
-                raise InvalidToken("the operator account is disabled")
-            actor = OperatorActor(
-                operator_id=operator_id, username=username, site_code=operator_site, roles=roles
-            )
-            limit, who = settings.rate_limit_operator, f"operator {username}"
-        else:
-            if device_id is None:  # the one_actor CHECK constraint forbids it
-                raise InvalidToken()
-            if not device_active:
-                raise InvalidToken("the device is disabled")
-            actor = DeviceActor(device_id=device_id, site_code=device_site, kind=kind)
-            limit, who = settings.rate_limit_device, f"device {device_id}"
-        counted = ratelimit.hit(
-            session, actor_scope(actor), now=now, window_s=settings.rate_window_s
+        found = caller_lookup.lookup(
+            session,
+            tokens.digest(token),
+            now=now,
+            window_s=settings.rate_window_s,
+            session_id=session_id,
         )
-        # The card session of the request, if any, on this connection and in this thread
-        # (api.card_presence raises or returns what this finds).
-        early_presence(request, session, now, actor)
+    row = found.token
+    if row is None:
+        raise InvalidToken()
+    if row.revoked_at is not None:
+        raise InvalidToken("the token was revoked (signed out): sign in again")
+    if row.expires_at <= now:
+        raise InvalidToken("the token has expired: sign in again")
+    actor: Actor
+    if row.operator_id is not None:
+        if not row.operator_active:
+            raise InvalidToken("the operator account is disabled")
+        actor = OperatorActor(
+            operator_id=row.operator_id,
+            username=row.username or "",
+            site_code=row.operator_site or "",
+            roles=row.roles,
+        )
+        limit, who = settings.rate_limit_operator, f"operator {row.username}"
+    else:
+        if row.device_id is None:  # the one_actor CHECK constraint forbids it
+            raise InvalidToken()
+        if not row.device_active:
+            raise InvalidToken("the device is disabled")
+        actor = DeviceActor(device_id=row.device_id, site_code=row.device_site or "", kind=row.kind)
+        limit, who = settings.rate_limit_device, f"device {row.device_id}"
+    if found.hits is None:  # the statement counts exactly the tokens valid above
+        raise InvalidToken()
+    if session_id is not None:
+        # The card session of the request, fetched with the token (api.card_presence
+        # raises or returns what this keeps).
+        keep_early_presence(request, session_id, found.presence, now, actor)
+    counted = ratelimit.WindowCount(
+        actor_scope(actor), found.hits, found.window_start, settings.rate_window_s
+    )
     ratelimit.enforce(counted, limit, now, who)
-    return Principal(actor=actor, token_id=token_id, expires_at=expires_at)
+    return Principal(actor=actor, token_id=row.token_id, expires_at=row.expires_at)
 
 
 async def current_actor(principal: Annotated[Principal, Depends(authenticate)]) -> Actor:

@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -51,11 +52,14 @@ def main() -> int:
 
     from fastapi import Response  # noqa: PLC0415
     from fastapi.security import HTTPAuthorizationCredentials  # noqa: PLC0415
+    from sqlalchemy import select  # noqa: PLC0415
 
     from api import security  # noqa: PLC0415
     from api.app import create_app  # noqa: PLC0415
     from api.context import ApiContext  # noqa: PLC0415
     from api.routes import persons as person_routes  # noqa: PLC0415
+    from cardsvc.db.models import Person  # noqa: PLC0415
+    from cardsvc.db.uow import make_session_factory  # noqa: PLC0415
     from cardsvc.settings import Settings  # noqa: PLC0415
 
     with setup.bench_database("postgresql", args.pg_url) as url:
@@ -80,7 +84,9 @@ def main() -> int:
             token = str(response.json()["access_token"])
             context: ApiContext = app.state.context
             credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=token)
-            actor = security.authenticate(None, credentials, context).actor  # type: ignore[arg-type]
+            # authenticate reads the request's X-Card-Session header (none here)
+            request: Any = SimpleNamespace(headers={}, state=SimpleNamespace())
+            actor = security.authenticate(request, credentials, context).actor
             ssns = [ssn for _, ssn in person_rows]
             position = [0]
 
@@ -97,10 +103,50 @@ def main() -> int:
             endpoint = _endpoint(app, "/v1/persons/{ssn}/contributions")
             field = _response_field(app, "/v1/persons/{ssn}/contributions")
             results: dict[str, float] = {}
+            if os.environ.get("SECTIONS_PROFILE_AUTH"):
+                import cProfile  # noqa: PLC0415
+
+                cProfile.runctx(
+                    "for _ in range(500): f()",
+                    {"f": lambda: security.authenticate(request, credentials, context)},
+                    {},
+                    sort="tottime",
+                )
             results["authenticate (token + rate limit)"] = cpu_ms(
                 args.rounds,
-                lambda: security.authenticate(None, credentials, context),  # type: ignore[arg-type]
+                lambda: security.authenticate(request, credentials, context),
             )
+            floor_factory = make_session_factory(context.database.engine, read_only=True)
+            person_ids = [person_id for person_id, _ in person_rows]
+
+            def floor_select() -> Any:
+                position[0] = (position[0] + 1) % len(person_ids)
+                with floor_factory() as session:
+                    row = session.execute(
+                        select(
+                            Person.id, Person.ssn, Person.name, Person.residence_site_code
+                        ).where(Person.id == person_ids[position[0]])
+                    ).one_or_none()
+                    session.rollback()
+                return row
+
+            results["floor's work (one primary-key select, read-only session)"] = cpu_ms(
+                args.rounds, floor_select
+            )
+            if os.environ.get("SECTIONS_PROFILE_ENDPOINT"):
+                import cProfile  # noqa: PLC0415
+
+                cProfile.runctx(
+                    "for _ in range(500): f()",
+                    {
+                        "f": lambda: endpoint(
+                            actor=actor, ssn=next_ssn(), presence=None, context=context,
+                            scheme=None, limit=50, offset=0,
+                        )
+                    },
+                    {},
+                    sort=os.environ["SECTIONS_PROFILE_ENDPOINT"],
+                )
             results["endpoint (service E02 + building the model)"] = cpu_ms(
                 args.rounds,
                 lambda: endpoint(

@@ -69,12 +69,28 @@ import logging
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, func, insert, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    bindparam,
+    column,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
 from cardsvc.db.errors import JournalError
@@ -127,6 +143,10 @@ def canonical_bytes(fields: EntryFields) -> bytes:
     ``at`` is UTC as ``YYYY-MM-DDTHH:MM:SS.ffffffZ``; absent values are null.
     Format 2 adds ``lane``, ``seq`` (lane_seq) and ``event`` to format 1's keys.
     """
+    return _canonical_text(_payload(fields)).encode("utf-8")
+
+
+def _payload(fields: EntryFields) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "v": fields.version,
         "id": fields.id,
@@ -147,10 +167,13 @@ def canonical_bytes(fields: EntryFields) -> bytes:
         payload["event"] = JournalEvent(fields.event).value
     elif fields.version != LEGACY_FORMAT_VERSION:
         raise JournalError(f"journal hash format {fields.version} is unknown")
-    text_ = json.dumps(
+    return payload
+
+
+def _canonical_text(payload: Mapping[str, Any]) -> str:
+    return json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     )
-    return text_.encode("utf-8")
 
 
 def entry_hash(fields: EntryFields) -> str:
@@ -259,6 +282,26 @@ def append_entry(
     _format_time(when)
 
     postgresql = session.get_bind().dialect.name == "postgresql"
+    if postgresql:
+        entry = _append_in_one_statement(
+            session,
+            EntryFields(
+                id=0,
+                at=when,
+                site_code=site_code,
+                operator_id=operator_id,
+                device_id=device_id,
+                card_number=card_number,
+                person_id=person_id,
+                item=item_code,
+                outcome=outcome_code,
+                detail=clean_detail,
+                prev_hash=GENESIS_HASH,
+                event=event_code,
+            ),
+        )
+        if entry is not None:
+            return entry
     lane = _take_lane_postgresql(session) if postgresql else _take_lane_single(session)
     fields = EntryFields(
         id=lane.next_id,
@@ -315,6 +358,186 @@ def append_entry(
 
 
 _ENTRIES = cast(Table, JournalEntry.__table__)
+
+# The one-statement append (PostgreSQL). The canonical JSON of an entry is rendered here
+# with these stand-ins for the four values only the locked lane knows; the database
+# fills them in, hashes the text and inserts the row, in one statement.
+_STAND_INS = {
+    "id": "\x00id\x00",
+    "lane": "\x00lane\x00",
+    "prev": "\x00prev\x00",
+    "seq": "\x00seq\x00",
+}
+_LANE_KNOWN = ("id", "lane", "prev", "seq")
+"""Their order in the sorted-key JSON."""
+
+
+def _hash_fragments(fields: EntryFields) -> list[str] | None:
+    """The canonical text of `fields` around the lane's four values (5 fragments).
+
+    ``prev`` is a JSON string: its quotes stay in the fragments. None when a stand-in
+    does not occur exactly once (it could only if the detail held one), so the caller
+    appends in two statements instead.
+    """
+    payload = _payload(fields)
+    for key, stand_in in _STAND_INS.items():
+        payload[key] = stand_in
+    text_ = _canonical_text(payload)
+    tokens = [json.dumps(_STAND_INS[key]) for key in _LANE_KNOWN]
+    tokens[2] = tokens[2][1:-1]  # prev: the hash goes between the quotes
+    fragments: list[str] = []
+    rest = text_
+    for token in tokens:
+        if text_.count(token) != 1:
+            return None
+        before, _, rest = rest.partition(token)
+        fragments.append(before)
+    fragments.append(rest)
+    return fragments
+
+
+@cache
+def _one_statement_append() -> Any:
+    """INSERT … SELECT from the first free lane (SKIP LOCKED), hashed by the database.
+
+    ``sha256(convert_to(text, 'UTF8'))`` over the fragments joined with the lane's
+    values is the same SHA-256 over the same UTF-8 bytes as `entry_hash`; the caller
+    still recomputes it from what RETURNING gives back, and refuses a difference.
+    """
+    lane = (
+        text(
+            "SELECT id AS lane, last_seq + 1 AS lane_seq, last_hash AS prev_hash, "
+            "nextval('journal_entries_id_seq') AS next_id FROM ("
+            "SELECT id, last_seq, last_hash FROM journal_head ORDER BY id "
+            "FOR UPDATE SKIP LOCKED LIMIT 1) AS free_lane"
+        )
+        .columns(
+            column("lane", SmallInteger),
+            column("lane_seq", BigInteger),
+            column("prev_hash", String),
+            column("next_id", BigInteger),
+        )
+        .cte("lane")
+    )
+    c = _ENTRIES.c
+
+    def typed(name: str) -> Any:
+        kind = c[name].type
+        return sql_cast(bindparam(name, type_=kind), kind)
+
+    def fragment(i: int) -> Any:
+        return sql_cast(bindparam(f"f{i}", type_=Text), Text)
+
+    canonical = (
+        fragment(0)
+        .concat(sql_cast(lane.c.next_id, Text))
+        .concat(fragment(1))
+        .concat(sql_cast(lane.c.lane, Text))
+        .concat(fragment(2))
+        .concat(lane.c.prev_hash)
+        .concat(fragment(3))
+        .concat(sql_cast(lane.c.lane_seq, Text))
+        .concat(fragment(4))
+    )
+    digest = func.encode(func.sha256(func.convert_to(canonical, "UTF8")), "hex")
+    names = ["site_code", "operator_id", "device_id", "card_number", "person_id"]
+    rows = select(
+        lane.c.next_id,
+        typed("at"),
+        *(typed(name) for name in names),
+        typed("item"),
+        typed("outcome"),
+        typed("detail"),
+        lane.c.prev_hash,
+        digest,
+        lane.c.lane,
+        lane.c.lane_seq,
+        typed("event"),
+        typed("version"),
+    ).select_from(lane)
+    return (
+        insert(_ENTRIES)
+        .from_select(
+            [
+                "id",
+                "at",
+                *names,
+                "item",
+                "outcome",
+                "detail",
+                "prev_hash",
+                "hash",
+                "lane",
+                "lane_seq",
+                "event",
+                "version",
+            ],
+            rows,
+        )
+        .returning(c.id, c.lane, c.lane_seq, c.prev_hash, c.hash)
+    )
+
+
+def _append_in_one_statement(session: Session, fields: EntryFields) -> JournalEntry | None:
+    """PostgreSQL: lock a free lane, number, hash and insert the entry in ONE statement.
+
+    None when every lane is busy (or the detail holds a stand-in): the caller then
+    takes a lane as before (opening lanes, or waiting) and inserts in a second statement.
+    """
+    fragments = _hash_fragments(fields)
+    if fragments is None:
+        return None
+    params: dict[str, Any] = {f"f{i}": fragment for i, fragment in enumerate(fragments)}
+    params.update(
+        at=fields.at,
+        site_code=fields.site_code,
+        operator_id=fields.operator_id,
+        device_id=fields.device_id,
+        card_number=fields.card_number,
+        person_id=fields.person_id,
+        item=fields.item,
+        outcome=fields.outcome,
+        detail=fields.detail,
+        event=fields.event,
+        version=HASH_FORMAT_VERSION,
+    )
+    row = session.execute(_one_statement_append(), params).one_or_none()
+    if row is None:
+        return None
+    entry_id, lane, lane_seq, prev_hash, digest = row
+    placed = replace(fields, id=entry_id, lane=lane, lane_seq=lane_seq, prev_hash=prev_hash)
+    if entry_hash(placed) != digest:  # the database hashed other bytes: never keep that
+        raise JournalError(
+            f"journal entry {entry_id}: the database computed another hash than the "
+            "canonical one (check the database encoding)"
+        )
+    logger.debug(
+        "journal entry %d (lane %d #%d): %s %s",
+        entry_id,
+        lane,
+        lane_seq,
+        ItemCode(fields.item).value,
+        Outcome(fields.outcome).value,
+    )
+    return JournalEntry(
+        id=entry_id,
+        at=fields.at,
+        site_code=fields.site_code,
+        operator_id=fields.operator_id,
+        device_id=fields.device_id,
+        card_number=fields.card_number,
+        person_id=fields.person_id,
+        item=fields.item,
+        outcome=fields.outcome,
+        detail=fields.detail,
+        prev_hash=prev_hash,
+        hash=digest,
+        lane=lane,
+        lane_seq=lane_seq,
+        event=fields.event,
+        version=HASH_FORMAT_VERSION,
+    )
+
 
 _SQL_LANE_SINGLE = (
     "SELECT id, last_seq, last_id, last_hash, (SELECT max(last_id) FROM journal_head) "

@@ -67,6 +67,7 @@ from cardsvc.services.scope import (
     ensure_item_allowed,
     person_in_scope,
     presence_card,
+    presence_card_and_holder,
 )
 
 logger = logging.getLogger(__name__)
@@ -145,13 +146,10 @@ class Call:
     def _person_by_presence(self, presence: CardPresence) -> Person:
         self.card_number = presence.card_number[:9] or None
         self._check_kiosk_presence(presence)
-        card = presence_card(self.session, presence)
+        card, person = presence_card_and_holder(self.session, presence)
         self.person_id = card.person_id
         if self.is_kiosk:
             self._refuse_hotlisted(card)
-        person = self.session.get(Person, card.person_id)
-        if person is None:  # pragma: no cover - a foreign key guarantees it
-            raise NotFound(NOT_FOUND_PERSON)
         return person
 
     def _person_by_ssn(self, ssn: str) -> Person:

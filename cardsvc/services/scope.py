@@ -220,6 +220,18 @@ def presence_card(session: Session, presence: CardPresence) -> Card:
     return card
 
 
+def presence_card_and_holder(session: Session, presence: CardPresence) -> tuple[Card, Person]:
+    """:func:`presence_card` and its holder, in one statement."""
+    row = session.execute(
+        select(Card, Person)
+        .join(Person, Person.id == Card.person_id)
+        .where(Card.card_number == presence.card_number)
+    ).one_or_none()
+    if row is None or row[0].person_id != presence.person_id:
+        raise NotFound("card")
+    return row[0], row[1]
+
+
 def person_in_scope(
     actor: Actor, person: Person, scope: SiteScope, presence: CardPresence | None
 ) -> bool:

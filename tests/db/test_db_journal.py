@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -25,6 +25,7 @@ from cardsvc.db.journal import (
     EntryFields,
     LaneHead,
     Problem,
+    _hash_fragments,
     anchor_of,
     append_entry,
     canonical_bytes,
@@ -460,3 +461,61 @@ def test_entries_from_before_lanes_stay_verifiable(engine: Engine, guards_off: G
     assert (report.problem, report.entry_id) == (Problem.EDITED, 2)
     with pytest.raises(RuntimeError, match="cannot downgrade the journal"):
         migrate.downgrade(engine, "0003")
+
+
+def _statements_of(engine: Engine) -> Iterator[list[str]]:
+    seen: list[str] = []
+
+    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        seen.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+
+
+def test_postgresql_appends_in_one_statement_hashed_by_the_database(pg_engine: Engine) -> None:
+    factory = make_session_factory(pg_engine)
+    _append(factory, 1)  # the lanes exist
+    with contextlib.contextmanager(_statements_of)(pg_engine) as seen:
+        _append(factory, 2)  # non-ASCII detail, a 4-byte character included (see _append)
+    inserts = [s for s in seen if "journal" in s]
+    assert len(inserts) == 2
+    assert all(s.startswith("WITH lane AS") for s in inserts)
+    report = _verify(factory)  # every hash recomputed in Python from the stored fields
+    assert report.ok, str(report)
+    assert report.checked == 3
+
+
+def test_a_detail_holding_a_stand_in_is_appended_in_two_statements(pg_engine: Engine) -> None:
+    factory = make_session_factory(pg_engine)
+    with contextlib.contextmanager(_statements_of)(pg_engine) as seen, UnitOfWork(factory) as uow:
+        append_entry(
+            uow.session, site_code="370402", item=ItemCode.E01, outcome=Outcome.OK,
+            operator_id=7, detail={"note": "\x00id\x00"},
+        )  # fmt: skip
+    journal = [s for s in seen if "journal" in s]
+    assert not journal[0].startswith("WITH lane AS")  # the stand-in is not unique: two steps
+    assert any(s.startswith("INSERT INTO journal_entries") for s in journal)
+    report = _verify(factory)
+    assert report.ok, str(report)
+    assert report.checked == 1
+
+
+def test_hash_fragments_rebuild_the_canonical_text() -> None:
+    fields = EntryFields(
+        id=0, at=AT, site_code="370402", operator_id=None, device_id=3, card_number=None,
+        person_id=9, item=ItemCode.E02, outcome=Outcome.DENIED,
+        detail={"reason": "不在本站", "rows": [1, 2]}, prev_hash=GENESIS_HASH,
+    )  # fmt: skip
+    fragments = _hash_fragments(fields)
+    assert fragments is not None
+    assert len(fragments) == 5
+    placed = replace(fields, id=812, lane=3, lane_seq=17, prev_hash="ab" * 32)
+    joined = (
+        fragments[0] + "812" + fragments[1] + "3" + fragments[2] + "ab" * 32 + fragments[3]
+        + "17" + fragments[4]
+    )  # fmt: skip
+    assert joined.encode("utf-8") == canonical_bytes(placed)

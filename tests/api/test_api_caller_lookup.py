@@ -1,0 +1,82 @@
+"""The bearer lookup's statement (api.caller_lookup): what it counts and what it returns.
+
+On PostgreSQL it is one statement with a data-modifying CTE; on SQLite separate
+statements. Both must count exactly the tokens that are valid now.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from api_harness import ApiEnv
+from sqlalchemy import func, select, update
+
+from api import tokens
+from api.caller_lookup import Lookup, lookup
+from cardsvc.db.models import ApiToken, RateCounter
+
+WINDOW_S = 3600
+
+
+def _look(env: ApiEnv, token: str, session_id: str | None = None) -> Lookup:
+    with env.records.session() as session:
+        return lookup(
+            session,
+            tokens.digest(token),
+            now=datetime.now(UTC),
+            window_s=WINDOW_S,
+            session_id=session_id,
+        )
+
+
+def _hits(env: ApiEnv, subject: str) -> int:
+    with env.records.session() as session:
+        total = session.scalar(
+            select(func.sum(RateCounter.count)).where(RateCounter.subject == subject)
+        )
+    return int(total or 0)
+
+
+def test_a_valid_token_is_counted_once_per_lookup(api: ApiEnv) -> None:
+    who = api.records.operator()
+    token = api.records.token(who.id, expires_in_s=3600)
+    first = _look(api, token)
+    second = _look(api, token)
+    assert first.token is not None
+    assert (first.token.operator_id, first.token.device_id) == (who.id, None)
+    assert first.token.subject == f"operator:{who.id}"
+    assert first.hits is not None
+    assert second.hits == first.hits + 1
+    assert _hits(api, f"operator:{who.id}") == second.hits
+    assert first.presence is None
+
+
+def test_invalid_tokens_are_found_but_never_counted(api: ApiEnv) -> None:
+    who = api.records.operator()
+    expired = api.records.token(who.id, expires_in_s=-60)
+    revoked = api.records.token(who.id, expires_in_s=3600)
+    with api.records.session() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.token_hash == tokens.digest(revoked))
+            .values(revoked_at=datetime.now(UTC))
+        )
+    disabled = api.records.operator(active=False)
+    of_disabled = api.records.token(disabled.id, expires_in_s=3600)
+    for token in (expired, revoked, of_disabled):
+        found = _look(api, token)
+        assert found.token is not None  # found, so authenticate can say why it is refused
+        assert found.hits is None
+    assert _hits(api, f"operator:{who.id}") == 0
+    assert _hits(api, f"operator:{disabled.id}") == 0
+
+
+def test_an_unknown_token_or_card_session_is_none(api: ApiEnv) -> None:
+    unknown = _look(api, "no-such-token-" + "x" * 30)
+    assert (unknown.token, unknown.hits, unknown.presence) == (None, None, None)
+    who = api.records.operator()
+    token = api.records.token(who.id, expires_in_s=3600)
+    found = _look(api, token, session_id="0" * 32)
+    assert found.token is not None
+    assert found.hits is not None
+    assert found.presence is None  # no card session with that id
