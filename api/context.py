@@ -11,11 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from functools import cached_property
 
 from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 from api.errors import ServiceUnavailable
 from api.passwords import PasswordHasher
@@ -45,33 +44,14 @@ class ApiContext:
         """The server clock, in UTC."""
         return self.clock().astimezone(UTC)
 
-    @cached_property
-    def _autocommit_sessions(self) -> sessionmaker[Session] | None:
-        engine = self.database.engine
-        if engine.dialect.name != "postgresql":
-            return None
-        return sessionmaker(
-            bind=engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False
-        )
-
     @contextmanager
     def single_statements(self, *, writes: bool) -> Iterator[Session]:
         """A session for a few statements that need no transaction around them.
 
-        PostgreSQL: autocommit, so each statement is its own transaction and no
-        BEGIN/COMMIT round trips are spent (a row lock, e.g. of a rate counter, is
-        held only while its statement runs). SQLite: a unit of work (a write one when
-        `writes`), committed at the end, as SQLite statements cost no round trip.
+        See :meth:`cardsvc.db.Database.single_statements` (PostgreSQL: autocommit, no
+        BEGIN/COMMIT round trips; SQLite: a unit of work).
         """
-        factory = self._autocommit_sessions
-        if factory is None:
-            unit = (
-                self.database.unit_of_work() if writes else self.database.read_only_unit_of_work()
-            )
-            with unit as uow:
-                yield uow.session
-            return
-        with factory() as session:
+        with self.database.single_statements(writes=writes) as session:
             yield session
 
     def prune_if_due(self) -> None:

@@ -8,13 +8,16 @@ db.dispose()                                # at shut-down
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from cardsvc.db.engine import check_durability, make_engine
+from cardsvc.db.engine import AUTOCOMMIT, check_durability, make_engine
 from cardsvc.db.migrate import assert_schema_current
 from cardsvc.db.uow import UnitOfWork, make_session_factory
 
@@ -34,6 +37,35 @@ class Database:
     def read_only_unit_of_work(self) -> UnitOfWork:
         """A unit of work for enquiries: does not queue behind writers on SQLite."""
         return UnitOfWork(self.read_only_session_factory)
+
+    @contextmanager
+    def single_statements(self, *, writes: bool) -> Iterator[Session]:
+        """A session whose statements need no transaction around them.
+
+        PostgreSQL: autocommit, so each statement is its own transaction and no
+        BEGIN/COMMIT round trips are spent; a row lock is held only while its statement
+        runs (write only statements that are complete on their own, such as an upsert
+        or the journal's one-statement append). SQLite: a unit of work (a writing one
+        when `writes`), committed at the end: SQLite statements cost no round trip, and
+        its BEGIN IMMEDIATE keeps a later write from failing on a read snapshot.
+        """
+        factory = self._autocommit_sessions
+        if factory is None:
+            unit = self.unit_of_work() if writes else self.read_only_unit_of_work()
+            with unit as uow:
+                yield uow.session
+            return
+        with factory() as session:
+            yield session
+
+    @cached_property
+    def _autocommit_sessions(self) -> sessionmaker[Session] | None:
+        if self.engine.dialect.name != "postgresql":
+            return None
+        return sessionmaker(
+            bind=self.engine.execution_options(isolation_level=AUTOCOMMIT),
+            expire_on_commit=False,
+        )
 
     def dispose(self) -> None:
         self.engine.dispose()

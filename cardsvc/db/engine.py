@@ -77,6 +77,15 @@ def normalise_url(url: str | URL) -> URL:
     return parsed
 
 
+AUTOCOMMIT = "AUTOCOMMIT"
+"""The isolation level (an execution option) of sessions whose statements commit singly."""
+
+
+def in_autocommit(connection: Connection) -> bool:
+    """Whether `connection` commits every statement on its own (no transaction to join)."""
+    return connection.get_execution_options().get("isolation_level") == AUTOCOMMIT
+
+
 def make_engine(
     url: str | URL, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, echo: bool = False
 ) -> Engine:

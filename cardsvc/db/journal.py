@@ -93,6 +93,7 @@ from sqlalchemy import (
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.orm import Session
 
+from cardsvc.db.engine import in_autocommit
 from cardsvc.db.errors import JournalError
 from cardsvc.db.models import ItemCode, JournalEntry, JournalHead, Outcome, utc_now
 from cardsvc.db.models.records import JournalEvent
@@ -302,6 +303,17 @@ def append_entry(
         )
         if entry is not None:
             return entry
+        if in_autocommit(session.connection()):
+            # Every lane is busy: taking one locks its head row until the entry is in,
+            # which needs a transaction; an autocommit session has none to lend.
+            bind = session.get_bind()
+            own = Session(bind=bind.execution_options(isolation_level=_TRANSACTIONAL))
+            with own, own.begin():
+                return append_entry(
+                    own, site_code=site_code, item=item_code, outcome=outcome_code,
+                    operator_id=operator_id, device_id=device_id, card_number=card_number,
+                    person_id=person_id, detail=clean_detail, at=when, event=event_code,
+                )  # fmt: skip
     lane = _take_lane_postgresql(session) if postgresql else _take_lane_single(session)
     fields = EntryFields(
         id=lane.next_id,
@@ -358,6 +370,8 @@ def append_entry(
 
 
 _ENTRIES = cast(Table, JournalEntry.__table__)
+_TRANSACTIONAL = "READ COMMITTED"
+"""PostgreSQL's default isolation level: what an append out of autocommit runs in."""
 
 # The one-statement append (PostgreSQL). The canonical JSON of an entry is rendered here
 # with these stand-ins for the four values only the locked lane knows; the database

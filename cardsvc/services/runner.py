@@ -287,9 +287,17 @@ def run_read(
     *,
     allowed: Callable[[Actor], None] | None = None,
 ) -> R:
-    """Run an enquiry: one unit of work, one journal entry, no idempotency key."""
-    with ctx.database.unit_of_work() as uow:
-        call = Call(ctx, actor, item, uow.session, key=None)
+    """Run an enquiry: reads, then one journal entry; no idempotency key.
+
+    An enquiry writes nothing but its journal entry, and that is one statement on
+    PostgreSQL (cardsvc.db.journal), so it runs in autocommit there
+    (:meth:`~cardsvc.db.Database.single_statements`): READ COMMITTED gives every
+    statement its own snapshot inside a transaction too, so the reads see the same,
+    and BEGIN and COMMIT cost no round trips. The entry is durable when its statement
+    returns, before the answer leaves. SQLite: one writing unit of work, as for writes.
+    """
+    with ctx.database.single_statements(writes=True) as session:
+        call = Call(ctx, actor, item, session, key=None)
         failure: ServiceError | None = None
         results: list[R] = []
         try:

@@ -17,7 +17,8 @@ from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session, sessionmaker
 
-from cardsvc.db import migrate
+from cardsvc.db import Database, migrate
+from cardsvc.db.engine import in_autocommit
 from cardsvc.db.errors import JournalError
 from cardsvc.db.journal import (
     GENESIS_HASH,
@@ -519,3 +520,38 @@ def test_hash_fragments_rebuild_the_canonical_text() -> None:
         + "17" + fragments[4]
     )  # fmt: skip
     assert joined.encode("utf-8") == canonical_bytes(placed)
+
+
+def test_an_autocommit_append_takes_a_lane_in_a_transaction_of_its_own(
+    pg_engine: Engine,
+) -> None:
+    database = Database(
+        engine=pg_engine,
+        session_factory=make_session_factory(pg_engine),
+        read_only_session_factory=make_session_factory(pg_engine, read_only=True),
+    )
+    levels: list[str | None] = []
+
+    def record(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
+        if "journal_head" in statement:
+            levels.append(conn.get_execution_options().get("isolation_level"))
+
+    event.listen(pg_engine, "before_cursor_execute", record)
+    try:
+        with database.single_statements(writes=True) as session:
+            assert in_autocommit(session.connection())
+            append_entry(session, site_code="370402", item=ItemCode.E01, outcome=Outcome.OK)
+            # a stand-in in the detail: the lane is taken in two statements, which need
+            # the lane's row lock until the insert, so not in autocommit
+            append_entry(
+                session, site_code="370402", item=ItemCode.E01, outcome=Outcome.OK,
+                detail={"note": "\x00seq\x00"},
+            )  # fmt: skip
+    finally:
+        event.remove(pg_engine, "before_cursor_execute", record)
+    assert levels[0] == "AUTOCOMMIT"  # the one-statement append
+    assert "READ COMMITTED" in levels[1:]  # the lane taken apart, in a transaction
+    assert "AUTOCOMMIT" not in levels[1:]
+    report = _verify(make_session_factory(pg_engine))
+    assert report.ok, str(report)
+    assert report.checked == 2
