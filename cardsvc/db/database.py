@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.orm import Session, sessionmaker
 
-from cardsvc.db.engine import AUTOCOMMIT, check_durability, make_engine
+from cardsvc.db.engine import check_durability, make_engine
 from cardsvc.db.migrate import assert_schema_current
 from cardsvc.db.uow import UnitOfWork, make_session_factory
 
@@ -29,6 +29,18 @@ class Database:
     engine: Engine
     session_factory: sessionmaker[Session]
     read_only_session_factory: sessionmaker[Session]
+    autocommit_engine: Engine | None = None
+    """PostgreSQL: a second engine (its own pool) whose connections stay in autocommit,
+    for :meth:`single_statements`; made from `engine`'s URL when not given. (An
+    ``isolation_level`` execution option on `engine` would switch connections on every
+    check-out, and an autocommit option engine cannot be switched back by another
+    option: its connections stay in autocommit.)"""
+
+    def __post_init__(self) -> None:
+        if self.autocommit_engine is None and self.engine.dialect.name == "postgresql":
+            object.__setattr__(
+                self, "autocommit_engine", make_engine(self.engine.url, autocommit=True)
+            )
 
     def unit_of_work(self) -> UnitOfWork:
         """A unit of work for a business operation (commit on success, rollback on error)."""
@@ -60,15 +72,14 @@ class Database:
 
     @cached_property
     def _autocommit_sessions(self) -> sessionmaker[Session] | None:
-        if self.engine.dialect.name != "postgresql":
+        if self.autocommit_engine is None:  # SQLite
             return None
-        return sessionmaker(
-            bind=self.engine.execution_options(isolation_level=AUTOCOMMIT),
-            expire_on_commit=False,
-        )
+        return sessionmaker(bind=self.autocommit_engine, expire_on_commit=False)
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self.autocommit_engine is not None:
+            self.autocommit_engine.dispose()
 
 
 def open_database(url: str | URL, *, require_current_schema: bool = True) -> Database:

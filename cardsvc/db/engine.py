@@ -82,25 +82,41 @@ AUTOCOMMIT = "AUTOCOMMIT"
 
 
 def in_autocommit(connection: Connection) -> bool:
-    """Whether `connection` commits every statement on its own (no transaction to join)."""
-    return connection.get_execution_options().get("isolation_level") == AUTOCOMMIT
+    """Whether `connection` (PostgreSQL) commits every statement on its own.
+
+    True on an autocommit engine's connections and on those an ``isolation_level=
+    "AUTOCOMMIT"`` execution option switched: either way the driver's connection is
+    in autocommit, and there is no transaction to join.
+    """
+    return bool(getattr(connection.connection.driver_connection, "autocommit", False))
 
 
 def make_engine(
-    url: str | URL, *, busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S, echo: bool = False
+    url: str | URL,
+    *,
+    busy_timeout_s: float = DEFAULT_BUSY_TIMEOUT_S,
+    echo: bool = False,
+    autocommit: bool = False,
 ) -> Engine:
     """Create the Engine for `url` with the durability and locking settings above.
 
     Does not connect. For a SQLite file, creates its parent directory.
+    `autocommit=True` (PostgreSQL only): every connection of the engine stays in
+    autocommit, so a check-out neither switches it nor switches it back (an
+    ``isolation_level`` execution option does both, on every check-out).
     """
     parsed = normalise_url(url)
     if parsed.get_backend_name() == "sqlite":
+        if autocommit:
+            raise DatabaseError("an autocommit engine is for PostgreSQL only")
         return _sqlite_engine(parsed, busy_timeout_s=busy_timeout_s, echo=echo)
+    options: dict[str, Any] = {"isolation_level": AUTOCOMMIT} if autocommit else {}
     return create_engine(
         parsed,
         echo=echo,
         pool_pre_ping=True,
         connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S},
+        **options,
     )
 
 

@@ -309,6 +309,11 @@ def append_entry(
             bind = session.get_bind()
             own = Session(bind=bind.execution_options(isolation_level=_TRANSACTIONAL))
             with own, own.begin():
+                if in_autocommit(own.connection()):  # never take a lane without its lock
+                    raise JournalError(
+                        "every journal lane is busy and this session cannot open a "
+                        "transaction to wait for one: append in a unit of work"
+                    )
                 return append_entry(
                     own, site_code=site_code, item=item_code, outcome=outcome_code,
                     operator_id=operator_id, device_id=device_id, card_number=card_number,

@@ -522,7 +522,7 @@ def test_hash_fragments_rebuild_the_canonical_text() -> None:
     assert joined.encode("utf-8") == canonical_bytes(placed)
 
 
-def test_an_autocommit_append_takes_a_lane_in_a_transaction_of_its_own(
+def test_an_autocommit_append_takes_a_busy_lane_in_a_transaction_of_its_own(
     pg_engine: Engine,
 ) -> None:
     database = Database(
@@ -530,28 +530,47 @@ def test_an_autocommit_append_takes_a_lane_in_a_transaction_of_its_own(
         session_factory=make_session_factory(pg_engine),
         read_only_session_factory=make_session_factory(pg_engine, read_only=True),
     )
-    levels: list[str | None] = []
+    autocommit_engine = database.autocommit_engine
+    assert autocommit_engine is not None
+    in_autocommit_at: list[bool] = []
 
     def record(conn: Connection, _cursor: Any, statement: str, *_args: Any) -> None:
         if "journal_head" in statement:
-            levels.append(conn.get_execution_options().get("isolation_level"))
+            in_autocommit_at.append(in_autocommit(conn))
 
-    event.listen(pg_engine, "before_cursor_execute", record)
+    held = threading.Event()
+    done = threading.Event()
+
+    def holder() -> int:  # holds lane 1 (the only lane yet) until the other append is in
+        with UnitOfWork(make_session_factory(pg_engine)) as uow:
+            entry = append_entry(uow.session, site_code="370402", item=ItemCode.R01,
+                                 outcome=Outcome.OK, operator_id=1)  # fmt: skip
+            held.set()
+            assert done.wait(30)
+            return entry.lane
+
+    event.listen(autocommit_engine, "before_cursor_execute", record)
     try:
-        with database.single_statements(writes=True) as session:
-            assert in_autocommit(session.connection())
-            append_entry(session, site_code="370402", item=ItemCode.E01, outcome=Outcome.OK)
-            # a stand-in in the detail: the lane is taken in two statements, which need
-            # the lane's row lock until the insert, so not in autocommit
-            append_entry(
-                session, site_code="370402", item=ItemCode.E01, outcome=Outcome.OK,
-                detail={"note": "\x00seq\x00"},
-            )  # fmt: skip
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            holding = pool.submit(holder)
+            assert held.wait(30)
+            with database.single_statements(writes=True) as session:
+                assert in_autocommit(session.connection())
+                entry = append_entry(
+                    session, site_code="370402", item=ItemCode.E01, outcome=Outcome.OK
+                )
+            done.set()
+            assert holding.result(timeout=30) == 1
     finally:
-        event.remove(pg_engine, "before_cursor_execute", record)
-    assert levels[0] == "AUTOCOMMIT"  # the one-statement append
-    assert "READ COMMITTED" in levels[1:]  # the lane taken apart, in a transaction
-    assert "AUTOCOMMIT" not in levels[1:]
+        done.set()
+        event.remove(autocommit_engine, "before_cursor_execute", record)
+        autocommit_engine.dispose()
+    assert entry.lane != 1  # lane 1 was busy: the append opened the lanes and took another
+    # first the one-statement attempt (autocommit, found every lane busy), then the lane
+    # taken in a transaction that holds its lock until the insert
+    assert in_autocommit_at[0] is True
+    assert in_autocommit_at[1:]
+    assert not any(in_autocommit_at[1:])
     report = _verify(make_session_factory(pg_engine))
     assert report.ok, str(report)
     assert report.checked == 2
