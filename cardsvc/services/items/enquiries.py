@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 
 from cardsvc.db.models import (
     Benefit,
@@ -150,21 +152,14 @@ _CONTRIBUTIONS = Contribution.__table__
 _EMPLOYERS = Employer.__table__
 
 
-def _contribution_page(
-    call: Call, person_id: int, scheme: Scheme | None, limit: int, offset: int
-) -> tuple[tuple[ContributionLine, ...], int]:
-    """One page of the person's contributions and the number of rows over every page.
-
-    Read as plain columns (Core, no ORM entities: a page is up to 200 rows). The total
-    comes in the same statement (``count(*) OVER ()``, computed before LIMIT); only a
-    page past the last row, which returns no row to carry it, costs a separate count.
-    """
+@cache
+def _page_statement(*, with_scheme: bool) -> Select[Any]:
+    """One page of a person's contributions with the total (built once per variant)."""
     c = _CONTRIBUTIONS.c
-    where = [c.person_id == person_id]
-    if scheme is not None:
-        where.append(c.scheme == scheme)
-    connection = call.session.connection()
-    rows = connection.execute(
+    where = [c.person_id == bindparam("person_id")]
+    if with_scheme:
+        where.append(c.scheme == bindparam("scheme", type_=c.scheme.type))
+    return (
         select(
             c.month,
             c.scheme,
@@ -178,14 +173,34 @@ def _contribution_page(
         .select_from(_CONTRIBUTIONS.outerjoin(_EMPLOYERS, _EMPLOYERS.c.id == c.employer_id))
         .where(*where)
         .order_by(c.month.desc(), c.scheme, c.id)
-        .limit(limit)
-        .offset(offset)
-    ).all()
+        .limit(bindparam("limit"))
+        .offset(bindparam("offset"))
+    )
+
+
+def _contribution_page(
+    call: Call, person_id: int, scheme: Scheme | None, limit: int, offset: int
+) -> tuple[tuple[ContributionLine, ...], int]:
+    """One page of the person's contributions and the number of rows over every page.
+
+    Read as plain columns (Core, no ORM entities: a page is up to 200 rows). The total
+    comes in the same statement (``count(*) OVER ()``, computed before LIMIT); only a
+    page past the last row, which returns no row to carry it, costs a separate count.
+    """
+    connection = call.session.connection()
+    params: dict[str, object] = {"person_id": person_id, "limit": limit, "offset": offset}
+    if scheme is not None:
+        params["scheme"] = scheme
+    rows = connection.execute(_page_statement(with_scheme=scheme is not None), params).all()
     if rows:
         total = int(rows[0][7])
     elif offset == 0:
         total = 0
     else:
+        c = _CONTRIBUTIONS.c
+        where = [c.person_id == person_id]
+        if scheme is not None:
+            where.append(c.scheme == scheme)
         total = int(
             connection.execute(
                 select(func.count()).select_from(_CONTRIBUTIONS).where(*where)
