@@ -69,7 +69,7 @@ import logging
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
@@ -280,7 +280,6 @@ def append_entry(
         raise JournalError(f"journal event {event!r} is not a journal event") from None
     clean_detail = check_detail(detail if detail is not None else {})
     when = (at if at is not None else utc_now()).astimezone(UTC)
-    _format_time(when)
 
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
@@ -524,8 +523,11 @@ def _append_in_one_statement(session: Session, fields: EntryFields) -> JournalEn
     if row is None:
         return None
     entry_id, lane, lane_seq, prev_hash, digest = row
-    placed = replace(fields, id=entry_id, lane=lane, lane_seq=lane_seq, prev_hash=prev_hash)
-    if entry_hash(placed) != digest:  # the database hashed other bytes: never keep that
+    # The canonical text with the lane's values in place (== canonical_bytes of the placed
+    # entry, see _hash_fragments), hashed here too: the database must have hashed the same.
+    f0, f1, f2, f3, f4 = fragments
+    canonical = f"{f0}{entry_id}{f1}{lane}{f2}{prev_hash}{f3}{lane_seq}{f4}"
+    if hashlib.sha256(canonical.encode("utf-8")).hexdigest() != digest:
         raise JournalError(
             f"journal entry {entry_id}: the database computed another hash than the "
             "canonical one (check the database encoding)"
