@@ -141,8 +141,13 @@ def main() -> int:
                     "for _ in range(500): f()",
                     {
                         "f": lambda: endpoint(
-                            actor=actor, ssn=next_ssn(), presence=None, context=context,
-                            scheme=None, limit=50, offset=0,
+                            actor=actor,
+                            ssn=next_ssn(),
+                            presence=None,
+                            context=context,
+                            scheme=None,
+                            limit=50,
+                            offset=0,
                         )
                     },
                     {},

@@ -333,11 +333,11 @@ def serve_api(url: str, workers: int, log_dir: Path) -> Server:
 
 
 def serve_floor(url: str, workers: int, log_dir: Path) -> Server:
-    """The floor app (bench/api_floor_app.py) under uvicorn with `workers` workers."""
+    """The floor app (bench/api_floor_app.py) under uvicorn with `workers` workers, with
+    the same HTTP protocol as ``cardsvc serve`` (api.nodelay)."""
     command = [
-        sys.executable, "-m", "uvicorn", "api_floor_app:create_floor_app", "--factory",
-        "--app-dir", str(BENCH_DIR), "--host", "127.0.0.1", "--port", str(free_port()),
-        "--workers", str(workers), "--log-level", "warning", "--no-access-log",
+        sys.executable, str(BENCH_DIR / "api_floor_app.py"), "--host", "127.0.0.1",
+        "--port", str(free_port()), "--workers", str(workers), "--log-level", "warning",
     ]  # fmt: skip
     server = _start("floor", command, _env(url), log_dir)
     _wait_up(server, "/healthz")

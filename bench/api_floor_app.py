@@ -9,10 +9,12 @@ route (FastAPI runs it in its thread pool), reads in a read-only unit of work an
 answers JSON. It has no authentication, no rate limit, no journal and no
 middleware: whatever the real enquiry costs above it is the price of those.
 
-Served by uvicorn as a factory with the same worker count as ``cardsvc serve``::
+Served by uvicorn as a factory with the same worker count and the same HTTP protocol as
+``cardsvc serve`` (api.nodelay: TCP_NODELAY on every connection, which uvicorn's own
+protocol leaves off with several workers; uvicorn's command line cannot name another
+protocol, so this module starts uvicorn itself)::
 
-    CARDSVC_DATABASE_URL=... uvicorn api_floor_app:create_floor_app --factory \
-        --app-dir bench --workers 2
+    CARDSVC_DATABASE_URL=... python bench/api_floor_app.py --port 8001 --workers 2
 """
 
 from __future__ import annotations
@@ -66,3 +68,37 @@ def create_floor_app() -> FastAPI:
         return {"id": row.id, "ssn": row.ssn, "name": row.name, "site": row.residence_site_code}
 
     return app
+
+
+def main() -> None:
+    """Serve the floor app as ``cardsvc serve`` serves the API (bench/api_bench_setup.py)."""
+    import argparse  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    import uvicorn  # noqa: PLC0415
+
+    from api.nodelay import HTTP_PROTOCOL  # noqa: PLC0415
+
+    parser = argparse.ArgumentParser(description="the API benchmark's floor app")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--log-level", default="warning")
+    args = parser.parse_args()
+    uvicorn.run(
+        "api_floor_app:create_floor_app",
+        factory=True,
+        app_dir=str(Path(__file__).resolve().parent),
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+        server_header=False,
+        proxy_headers=False,
+        http=HTTP_PROTOCOL,
+    )
+
+
+if __name__ == "__main__":
+    main()
