@@ -337,22 +337,12 @@ def append_entry(
     )
     digest = entry_hash(fields)
     values: dict[str, Any] = {
+        **_columns_of(fields),
         "id": fields.id,
-        "at": fields.at,
-        "site_code": site_code,
-        "operator_id": operator_id,
-        "device_id": device_id,
-        "card_number": card_number,
-        "person_id": person_id,
-        "item": item_code,
-        "outcome": outcome_code,
-        "detail": clean_detail,
         "prev_hash": fields.prev_hash,
         "hash": digest,
         "lane": fields.lane,
         "lane_seq": fields.lane_seq,
-        "event": event_code,
-        "version": HASH_FORMAT_VERSION,
     }
     session.execute(insert(_ENTRIES), values)  # Core: one row, no ORM bulk-insert path
     if not postgresql:  # PostgreSQL: the insert's trigger advances the head itself
@@ -496,6 +486,23 @@ def _one_statement_append() -> Any:
     )
 
 
+def _columns_of(fields: EntryFields) -> dict[str, Any]:
+    """The entry's columns that do not depend on where it goes in its lane."""
+    return {
+        "at": fields.at,
+        "site_code": fields.site_code,
+        "operator_id": fields.operator_id,
+        "device_id": fields.device_id,
+        "card_number": fields.card_number,
+        "person_id": fields.person_id,
+        "item": fields.item,
+        "outcome": fields.outcome,
+        "detail": fields.detail,
+        "event": fields.event,
+        "version": HASH_FORMAT_VERSION,
+    }
+
+
 def _append_in_one_statement(session: Session, fields: EntryFields) -> JournalEntry | None:
     """PostgreSQL: lock a free lane, number, hash and insert the entry in ONE statement.
 
@@ -506,19 +513,7 @@ def _append_in_one_statement(session: Session, fields: EntryFields) -> JournalEn
     if fragments is None:
         return None
     params: dict[str, Any] = {f"f{i}": fragment for i, fragment in enumerate(fragments)}
-    params.update(
-        at=fields.at,
-        site_code=fields.site_code,
-        operator_id=fields.operator_id,
-        device_id=fields.device_id,
-        card_number=fields.card_number,
-        person_id=fields.person_id,
-        item=fields.item,
-        outcome=fields.outcome,
-        detail=fields.detail,
-        event=fields.event,
-        version=HASH_FORMAT_VERSION,
-    )
+    params.update(_columns_of(fields))
     row = session.execute(_one_statement_append(), params).one_or_none()
     if row is None:
         return None
@@ -541,22 +536,12 @@ def _append_in_one_statement(session: Session, fields: EntryFields) -> JournalEn
         Outcome(fields.outcome).value,
     )
     return JournalEntry(
+        **_columns_of(fields),
         id=entry_id,
-        at=fields.at,
-        site_code=fields.site_code,
-        operator_id=fields.operator_id,
-        device_id=fields.device_id,
-        card_number=fields.card_number,
-        person_id=fields.person_id,
-        item=fields.item,
-        outcome=fields.outcome,
-        detail=fields.detail,
         prev_hash=prev_hash,
         hash=digest,
         lane=lane,
         lane_seq=lane_seq,
-        event=fields.event,
-        version=HASH_FORMAT_VERSION,
     )
 
 
