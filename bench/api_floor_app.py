@@ -9,10 +9,10 @@ route (FastAPI runs it in its thread pool), reads in a read-only unit of work an
 answers JSON. It has no authentication, no rate limit, no journal and no
 middleware: whatever the real enquiry costs above it is the price of those.
 
-Served by uvicorn as a factory with the same worker count and the same HTTP protocol as
-``cardsvc serve`` (api.nodelay: TCP_NODELAY on every connection, which uvicorn's own
-protocol leaves off with several workers; uvicorn's command line cannot name another
-protocol, so this module starts uvicorn itself)::
+Served by uvicorn as a factory with the same options as ``cardsvc serve``
+(api.serving: the worker count, and api.nodelay's HTTP protocol, which turns
+TCP_NODELAY on where uvicorn's own leaves it off; uvicorn's command line cannot name
+another protocol, so this module starts uvicorn itself)::
 
     CARDSVC_DATABASE_URL=... python bench/api_floor_app.py --port 8001 --workers 2
 """
@@ -77,7 +77,7 @@ def main() -> None:
 
     import uvicorn  # noqa: PLC0415
 
-    from api.nodelay import HTTP_PROTOCOL  # noqa: PLC0415
+    from api.serving import uvicorn_options  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description="the API benchmark's floor app")
     parser.add_argument("--host", default="127.0.0.1")
@@ -89,14 +89,9 @@ def main() -> None:
         "api_floor_app:create_floor_app",
         factory=True,
         app_dir=str(Path(__file__).resolve().parent),
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=False,
-        server_header=False,
-        proxy_headers=False,
-        http=HTTP_PROTOCOL,
+        **uvicorn_options(
+            host=args.host, port=args.port, workers=args.workers, log_level=args.log_level
+        ),
     )
 
 

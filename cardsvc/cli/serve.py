@@ -95,7 +95,7 @@ def check_database(url: str) -> None:
 def run_serve(args: argparse.Namespace) -> int:
     import uvicorn  # noqa: PLC0415 - only this command needs the server
 
-    from api.nodelay import HTTP_PROTOCOL  # noqa: PLC0415 - imports uvicorn too
+    from api.serving import uvicorn_options  # noqa: PLC0415 - imports uvicorn too
 
     if args.database:
         # the workers build their settings from the environment
@@ -110,14 +110,8 @@ def run_serve(args: argparse.Namespace) -> int:
     uvicorn.run(
         APP_FACTORY,
         factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        server_header=False,
-        proxy_headers=False,
-        # TCP_NODELAY on every connection: with several workers uvicorn leaves Nagle's
-        # algorithm on, and each kept-alive request waited ~40 ms (api/nodelay.py)
-        http=HTTP_PROTOCOL,
+        **uvicorn_options(
+            host=args.host, port=args.port, workers=args.workers, log_level=args.log_level
+        ),
     )
     return 0
