@@ -69,7 +69,7 @@ import logging
 import random
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
@@ -281,25 +281,24 @@ def append_entry(
     clean_detail = check_detail(detail if detail is not None else {})
     when = (at if at is not None else utc_now()).astimezone(UTC)
 
+    # The entry before a lane is taken: the lane gives its id, position and previous hash.
+    unplaced = EntryFields(
+        id=0,
+        at=when,
+        site_code=site_code,
+        operator_id=operator_id,
+        device_id=device_id,
+        card_number=card_number,
+        person_id=person_id,
+        item=item_code,
+        outcome=outcome_code,
+        detail=clean_detail,
+        prev_hash=GENESIS_HASH,
+        event=event_code,
+    )
     postgresql = session.get_bind().dialect.name == "postgresql"
     if postgresql:
-        entry = _append_in_one_statement(
-            session,
-            EntryFields(
-                id=0,
-                at=when,
-                site_code=site_code,
-                operator_id=operator_id,
-                device_id=device_id,
-                card_number=card_number,
-                person_id=person_id,
-                item=item_code,
-                outcome=outcome_code,
-                detail=clean_detail,
-                prev_hash=GENESIS_HASH,
-                event=event_code,
-            ),
-        )
+        entry = _append_in_one_statement(session, unplaced)
         if entry is not None:
             return entry
         if in_autocommit(session.connection()):
@@ -319,21 +318,12 @@ def append_entry(
                     person_id=person_id, detail=clean_detail, at=when, event=event_code,
                 )  # fmt: skip
     lane = _take_lane_postgresql(session) if postgresql else _take_lane_single(session)
-    fields = EntryFields(
+    fields = replace(
+        unplaced,
         id=lane.next_id,
-        at=when,
-        site_code=site_code,
-        operator_id=operator_id,
-        device_id=device_id,
-        card_number=card_number,
-        person_id=person_id,
-        item=item_code,
-        outcome=outcome_code,
-        detail=clean_detail,
         prev_hash=lane.last_hash,
         lane=lane.lane,
         lane_seq=lane.last_seq + 1,
-        event=event_code,
     )
     digest = entry_hash(fields)
     values: dict[str, Any] = {
