@@ -21,8 +21,12 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -247,6 +251,36 @@ class PcscSession:
             if paused:
                 assert stack is not None
                 stack.pcscd.start()
+
+    def run_bench(
+        self, bench: Path, out: Path, *args: str, timeout_s: float
+    ) -> tuple[str, dict[str, object]]:
+        """Run a PC/SC benchmark script with `args` in a subprocess on the free machine.
+
+        The script gets ``--no-lock --json OUT`` (this session holds the machine's PC/SC
+        lock) and must exit 0 within `timeout_s` (else SIGTERM, which the benchmarks
+        answer by stopping what they started, then a kill). Returns its standard output
+        and the JSON it wrote.
+        """
+        command = [sys.executable, str(bench), *args, "--no-lock", "--json", str(out)]
+        with self.free_machine():
+            proc = subprocess.Popen(
+                command, cwd=bench.parent.parent, stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE, text=True,
+            )  # fmt: skip
+            try:
+                stdout, stderr = proc.communicate(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.communicate(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.communicate()
+                pytest.fail(f"{bench.name} did not finish within {timeout_s:.0f} s")
+        assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr}"
+        result: dict[str, object] = json.loads(out.read_text())
+        return stdout, result
 
     def close(self) -> None:
         stack, self._stack = self._stack, None

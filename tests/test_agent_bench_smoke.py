@@ -10,11 +10,7 @@ itself (--no-lock), as tests/test_basic_read_bench_smoke.py does.
 
 from __future__ import annotations
 
-import json
 import math
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -28,24 +24,9 @@ SIDES = ("psam", "key-service", "bare")
 
 
 def _run_bench(session: PcscSession, tmp_path: Path) -> tuple[str, dict[str, object]]:
-    out = tmp_path / "bench.json"
-    args = [sys.executable, str(BENCH), "--quick", "--n", str(N), "--no-lock", "--json", str(out)]
-    with session.free_machine():
-        proc = subprocess.Popen(
-            args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        try:
-            stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # the benchmark stops what it started on SIGTERM
-            try:
-                proc.communicate(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-            pytest.fail(f"the benchmark did not finish within {RUN_TIMEOUT_S:.0f} s")
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr}"
-    return stdout, json.loads(out.read_text())
+    return session.run_bench(
+        BENCH, tmp_path / "bench.json", "--quick", "--n", str(N), timeout_s=RUN_TIMEOUT_S
+    )
 
 
 def _ms(value: object) -> float:

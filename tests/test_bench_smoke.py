@@ -9,10 +9,7 @@ subprocess while this session holds the PC/SC lock with no pcscd of its own runn
 from __future__ import annotations
 
 import importlib.util
-import json
 import math
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -59,24 +56,9 @@ def _bench_module() -> ModuleType:
 
 
 def _run_bench(session: PcscSession, tmp_path: Path, *extra: str) -> tuple[str, dict[str, object]]:
-    out = tmp_path / "bench.json"
-    args = [sys.executable, str(BENCH), "--quick", "--no-lock", "--json", str(out), *extra]
-    with session.free_machine():
-        proc = subprocess.Popen(
-            args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        try:
-            stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.send_signal(signal.SIGTERM)  # the benchmark stops what it started on SIGTERM
-            try:
-                proc.communicate(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.communicate()
-            pytest.fail(f"the benchmark did not finish within {RUN_TIMEOUT_S:.0f} s")
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr}"
-    return stdout, json.loads(out.read_text())
+    return session.run_bench(
+        BENCH, tmp_path / "bench.json", "--quick", *extra, timeout_s=RUN_TIMEOUT_S
+    )
 
 
 def _rows(result: dict[str, object]) -> dict[str, dict[str, object]]:
