@@ -7,13 +7,15 @@ Seeds a database of its own (as bench/api_bench.py does) and times, with
 request runs: the bearer-token lookup with its rate-limit count, the card-session
 lookup (kiosk), the service call (E02: scope, page, journal entry, commit), and building
 and serialising the answer. The figures are the server's Python and driver CPU per
-part; the database server's own CPU is not in them.
+part; the database server's own CPU is not in them. ``SECTIONS_PROFILE=authenticate``
+(or ``endpoint``) first prints a cProfile of that part in CPU time.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import os
 import sys
 import threading
@@ -103,19 +105,23 @@ def main() -> int:
             endpoint = _endpoint(app, "/v1/persons/{ssn}/contributions")
             field = _response_field(app, "/v1/persons/{ssn}/contributions")
             results: dict[str, float] = {}
-            if os.environ.get("SECTIONS_PROFILE_AUTH"):
-                import cProfile  # noqa: PLC0415
 
-                cProfile.runctx(
-                    "for _ in range(500): f()",
-                    {"f": lambda: security.authenticate(request, credentials, context)},
-                    {},
-                    sort="tottime",
-                )
-            results["authenticate (token + rate limit)"] = cpu_ms(
-                args.rounds,
-                lambda: security.authenticate(request, credentials, context),
-            )
+            def authenticate() -> Any:
+                return security.authenticate(request, credentials, context)
+
+            def call_endpoint() -> Any:
+                return endpoint(
+                    actor=actor, ssn=next_ssn(), presence=None, context=context, scheme=None,
+                    limit=50, offset=0,
+                )  # fmt: skip
+
+            part = os.environ.get("SECTIONS_PROFILE", "")
+            if part:  # one part under cProfile, in CPU time (not waiting on the database)
+                step = {"authenticate": authenticate, "endpoint": call_endpoint}[part]
+                profile = cProfile.Profile(time.process_time)
+                profile.runctx("for _ in range(500): step()", {"step": step}, {})
+                profile.print_stats(sort="cumulative")
+            results["authenticate (token + rate limit)"] = cpu_ms(args.rounds, authenticate)
             floor_factory = make_session_factory(context.database.engine, read_only=True)
             person_ids = [person_id for person_id, _ in person_rows]
 
@@ -133,37 +139,8 @@ def main() -> int:
             results["floor's work (one primary-key select, read-only session)"] = cpu_ms(
                 args.rounds, floor_select
             )
-            if os.environ.get("SECTIONS_PROFILE_ENDPOINT"):
-                import cProfile  # noqa: PLC0415
-
-                profile = cProfile.Profile(time.process_time)  # CPU, not waiting on the DB
-                profile.runctx(
-                    "for _ in range(500): f()",
-                    {
-                        "f": lambda: endpoint(
-                            actor=actor,
-                            ssn=next_ssn(),
-                            presence=None,
-                            context=context,
-                            scheme=None,
-                            limit=50,
-                            offset=0,
-                        )
-                    },
-                    {},
-                )
-                profile.print_stats(sort=os.environ["SECTIONS_PROFILE_ENDPOINT"])
             results["endpoint (service E02 + building the model)"] = cpu_ms(
-                args.rounds,
-                lambda: endpoint(
-                    actor=actor,
-                    ssn=next_ssn(),
-                    presence=None,
-                    context=context,
-                    scheme=None,
-                    limit=50,
-                    offset=0,
-                ),
+                args.rounds, call_endpoint
             )
             answer = endpoint(
                 actor=actor, ssn=ssns[0], presence=None, context=context, scheme=None,
