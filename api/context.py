@@ -7,14 +7,12 @@ database) and keeps it on ``app.state.context``; nothing is global.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from fastapi import Request
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session
 
 from api.errors import ServiceUnavailable
 from api.passwords import PasswordHasher
@@ -43,16 +41,6 @@ class ApiContext:
     def now(self) -> datetime:
         """The server clock, in UTC."""
         return self.clock().astimezone(UTC)
-
-    @contextmanager
-    def single_statements(self, *, writes: bool) -> Iterator[Session]:
-        """A session for a few statements that need no transaction around them.
-
-        See :meth:`cardsvc.db.Database.single_statements` (PostgreSQL: autocommit, no
-        BEGIN/COMMIT round trips; SQLite: a unit of work).
-        """
-        with self.database.single_statements(writes=writes) as session:
-            yield session
 
     def prune_if_due(self) -> None:
         """Delete expired API state if this process has not done so for a while.

@@ -75,7 +75,7 @@ def resolve_presence(context: ApiContext, actor: Actor, session_id: str) -> Reso
 
     One statement: the session row with the card's and the holder's ID numbers.
     """
-    with context.single_statements(writes=False) as session:
+    with context.database.single_statements(writes=False) as session:
         return read_presence(session, context.now(), actor, session_id)
 
 

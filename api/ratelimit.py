@@ -9,10 +9,10 @@ subject's older rows, so the table stays small.
 A request over the limit is answered 429 (problem ``rate-limited``) with
 ``Retry-After`` = seconds until the window ends. Authenticated requests are
 counted by the bearer dependency (:func:`api.security.authenticate`), so every
-route that needs a caller is limited. On PostgreSQL the token lookup and the
-count run in autocommit (:meth:`api.context.ApiContext.single_statements`): the
-upsert is its own transaction, holds the counter's row lock only while it runs,
-and costs no BEGIN/COMMIT round trips; the count is still in the database, so it
+route that needs a caller is limited. On PostgreSQL the count is part of the bearer
+lookup's one statement (api.caller_lookup: the same upsert in a data-modifying CTE, in
+autocommit, so it holds the counter's row lock only while it runs); :func:`hit` is the
+SQLite path and the sign-in counters'. The count is in the database either way, so it
 holds across processes. Expired windows are also deleted by api.prune.
 """
 

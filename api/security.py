@@ -72,7 +72,7 @@ def authenticate(
     now = context.now()
     settings = context.settings
     session_id = requested_session_id(request)
-    with context.single_statements(writes=True) as session:
+    with context.database.single_statements(writes=True) as session:
         found = caller_lookup.lookup(
             session,
             tokens.digest(token),

@@ -72,7 +72,7 @@ def subject_for(context: ApiContext, ssn: str, presence: CardPresence | None) ->
         return ssn
     if isinstance(presence, ResolvedPresence):  # the ID numbers came with the session
         return presence if ssn in presence.ssns else ssn
-    with context.single_statements(writes=False) as session:
+    with context.database.single_statements(writes=False) as session:
         row = session.execute(
             select(Card.ssn, Person.ssn)
             .join(Person, Person.id == Card.person_id)
