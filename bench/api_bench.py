@@ -151,7 +151,9 @@ class Measured:
     run: Runner
     result: Result
     meter: CpuMeter | None = None
-    cpu: dict[str, float] = field(default_factory=lambda: {"server": 0.0, "client": 0.0})
+    cpu: dict[str, float] = field(
+        default_factory=lambda: {"server": 0.0, "client": 0.0, "database": 0.0}
+    )
     waits: list[WaitProfile] = field(default_factory=list)
     connections_opened: int | None = None
 
@@ -171,6 +173,7 @@ class Measured:
             after = self.meter.sample()
             self.cpu["server"] += after.server - before.server
             self.cpu["client"] += after.client - before.client
+            self.cpu["database"] += after.database - before.database
         return measured
 
 
@@ -246,6 +249,7 @@ def _row(target: Measured, floor: Result | None, per_answer: int = 1) -> dict[st
         server_ms = target.cpu["server"] * per
         row["server_cpu_ms_per_answer"] = round(server_ms, 2)
         row["client_cpu_ms_per_answer"] = round(target.cpu["client"] * per, 2)
+        row["database_cpu_ms_per_answer"] = round(target.cpu["database"] * per, 2)
         if server_ms > 0:
             # The most the server's Python could do with every core to itself (no database,
             # no client): an upper bound, not a forecast.
@@ -266,8 +270,8 @@ def markdown(rows: list[dict[str, object]]) -> str:
     head = (
         "| target | answers | per second (2xx) | p50 ms | p99 ms | non-2xx + errors "
         "| × floor | × city peak (200 req/s) | server CPU ms per answer (client) "
-        "| server CPU-bound per second |\n"
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        "| database CPU ms per answer | server CPU-bound per second |\n"
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
     )
     lines = []
     for row in rows:
@@ -279,7 +283,8 @@ def markdown(rows: list[dict[str, object]]) -> str:
             f"| {row['label']} | {row['answers']} | {row['per_s']} | {row['p50_ms']} "
             f"| {row['p99_ms']} | {row['non_2xx']} + {row['errors']} "
             f"| {'' if ratio is None else ratio} | {row['headroom_vs_city_peak']} "
-            f"| {cpu} | {row.get('server_cpu_bound_per_s', '')} |"
+            f"| {cpu} | {row.get('database_cpu_ms_per_answer', '')} "
+            f"| {row.get('server_cpu_bound_per_s', '')} |"
         )
     table = head + "\n".join(lines)
     waits = [row for row in rows if isinstance(row.get("postgres_backends"), dict)]

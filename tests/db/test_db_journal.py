@@ -574,3 +574,44 @@ def test_an_autocommit_append_takes_a_busy_lane_in_a_transaction_of_its_own(
     report = _verify(make_session_factory(pg_engine))
     assert report.ok, str(report)
     assert report.checked == 2
+
+
+def test_postgresql_the_head_check_reads_the_index_on_a_long_lived_connection(
+    pg_engine: Engine, guards_off: GuardsOff
+) -> None:
+    """Migration 0006: a connection whose first appends ran on an empty journal cached a
+    sequential-scan plan for the head trigger's lookup, and kept reading the whole journal."""
+
+    scans = text(
+        "SELECT seq_scan, coalesce(idx_scan, 0) FROM pg_stat_xact_user_tables "
+        "WHERE relname = 'journal_entries'"
+    )
+
+    def append_and_count_scans(conn: Connection) -> tuple[int, int]:
+        """(sequential, index) scans of journal_entries by one append (the transaction's
+        own counts: they are not flushed while it runs)."""
+        with Session(bind=conn) as session:
+            seq_before, idx_before = session.execute(scans).one()
+            append_entry(session, site_code="370402", item=ItemCode.E02, outcome=Outcome.OK,
+                         operator_id=7)  # fmt: skip
+            seq_after, idx_after = session.execute(scans).one()
+            session.commit()
+        return int(seq_after - seq_before), int(idx_after - idx_before)
+
+    with pg_engine.connect() as conn:
+        conn.exec_driver_sql("ANALYZE journal_entries")  # as `cardsvc seed` leaves it: empty
+        conn.commit()
+        # More than PL/pgSQL's five custom plans: a generic plan is cached now, on a
+        # journal of one page.
+        early = [append_and_count_scans(conn) for _ in range(8)]
+        with guards_off(pg_engine) as other:  # a journal of thousands of entries
+            other.exec_driver_sql(
+                f"INSERT INTO journal_entries (id, at, site_code, item, outcome, detail, "
+                f"prev_hash, hash, lane, lane_seq, event, version) "
+                f"SELECT 1000000 + n, now(), '370402', 'E01', 'ok', '{{}}', "
+                f"'{GENESIS_HASH}', '{GENESIS_HASH}', {MAX_LANES}, n, 'item', 2 "
+                f"FROM generate_series(1, 20000) AS n"
+            )
+        late = append_and_count_scans(conn)
+    assert early == [(0, 1)] * 8
+    assert late == (0, 1)
