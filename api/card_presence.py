@@ -43,7 +43,7 @@ from api.presence_lookup import (
     resolve_presence,
 )
 from api.security import Principal, authenticate
-from cardsvc.services.actors import CardPresence
+from cardsvc.services.actors import Actor, CardPresence
 
 
 async def card_presence(
@@ -68,13 +68,33 @@ async def card_presence(
     """
     if session_id is None:
         return None
-    early = getattr(request.state, EARLY_PRESENCE, None)
-    if early is not None and early[0] == session_id and early[1] == principal.actor:
-        found: ResolvedPresence | CardSessionRefused = early[2]
-        if isinstance(found, CardSessionRefused):
-            raise found
-        return found
+    kept = kept_presence(request, session_id, principal.actor)
+    if kept is not None:
+        return kept
     return await run_in_threadpool(resolve_presence, context, principal.actor, session_id)
+
+
+def presence_now(
+    request: Request, principal: Principal, context: ApiContext, session_id: str | None
+) -> CardPresence | None:
+    """:func:`card_presence` for code already in a worker thread (it may block)."""
+    if session_id is None:
+        return None
+    kept = kept_presence(request, session_id, principal.actor)
+    if kept is not None:
+        return kept
+    return resolve_presence(context, principal.actor, session_id)
+
+
+def kept_presence(request: Request, session_id: str, actor: Actor) -> ResolvedPresence | None:
+    """What the bearer lookup found for `session_id` (raised if refused); None: not looked up."""
+    early = getattr(request.state, EARLY_PRESENCE, None)
+    if early is None or early[0] != session_id or early[1] != actor:
+        return None
+    found: ResolvedPresence | CardSessionRefused = early[2]
+    if isinstance(found, CardSessionRefused):
+        raise found
+    return found
 
 
 CardPresenceDep = Annotated[CardPresence | None, Depends(card_presence)]
@@ -90,7 +110,9 @@ __all__ = [
     "card_presence",
     "is_owner",
     "keep_early_presence",
+    "kept_presence",
     "owner_filter",
+    "presence_now",
     "read_presence",
     "resolve_presence",
 ]

@@ -62,6 +62,11 @@ def authenticate(
     context: Annotated[ApiContext, Depends(get_context)],
 ) -> Principal:
     """The caller of this request, rate limit counted; raises a 401 or 429 problem."""
+    return look_up_caller(request, presented_token(request, credentials), context)
+
+
+def presented_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The bearer token of a well-formed ``Authorization`` header (no database); else 401."""
     if credentials is None:
         if request.headers.get("authorization"):
             raise InvalidToken("the Authorization header must read: Bearer <token>")
@@ -69,6 +74,14 @@ def authenticate(
     token = credentials.credentials
     if not tokens.plausible(token):
         raise InvalidToken()
+    return token
+
+
+def look_up_caller(request: Request, token: str, context: ApiContext) -> Principal:
+    """The database half of :func:`authenticate`: the caller of `token`, counted (401/429).
+
+    Blocks on the database: call it from a worker thread, not the event loop.
+    """
     now = context.now()
     settings = context.settings
     session_id = requested_session_id(request)

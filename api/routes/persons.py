@@ -22,7 +22,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.answers import json_answer
-from api.deps import ActorDep, ContextDep
+from api.deps import ContextDep
+from api.enquiry_caller import EnquiryCallerDep
 from api.problems import problem_responses
 from api.routes.person_models import (
     AccountOut,
@@ -34,9 +35,10 @@ from api.routes.person_models import (
     PaymentOut,
     PersonOut,
 )
-from api.routes.person_params import PresenceDep, SsnPath, subject_for
+from api.routes.person_params import SsnPath, subject_for
 from api.routing import ApiRouter
 from cardsvc.db.models import Benefit, Scheme
+from cardsvc.services.actors import Actor, CardPresence
 from cardsvc.services.items import enquiries
 
 MAX_OFFSET = 1_000_000
@@ -70,13 +72,16 @@ def router() -> APIRouter:
         response_model=PersonOut,
         responses=READ_PROBLEMS,
     )
-    def get_person(
-        *, actor: ActorDep, ssn: SsnPath, presence: PresenceDep, context: ContextDep
+    async def get_person(
+        *, caller: EnquiryCallerDep, ssn: SsnPath, context: ContextDep
     ) -> Response:
-        result = enquiries.employment_status(
-            context.service_context(), actor, subject_for(context, ssn, presence)
-        )
-        return json_answer(PersonOut.of(result.person))
+        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+            result = enquiries.employment_status(
+                context.service_context(), actor, subject_for(context, ssn, presence)
+            )
+            return json_answer(PersonOut.of(result.person))
+
+        return await caller.run(answer)
 
     @routes.get(
         "/{ssn}/insurance",
@@ -84,13 +89,16 @@ def router() -> APIRouter:
         response_model=InsuranceOut,
         responses=READ_PROBLEMS,
     )
-    def get_insurance(
-        *, actor: ActorDep, ssn: SsnPath, presence: PresenceDep, context: ContextDep
+    async def get_insurance(
+        *, caller: EnquiryCallerDep, ssn: SsnPath, context: ContextDep
     ) -> Response:
-        result = enquiries.insurance_participation(
-            context.service_context(), actor, subject_for(context, ssn, presence)
-        )
-        return json_answer(InsuranceOut.of(result))
+        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+            result = enquiries.insurance_participation(
+                context.service_context(), actor, subject_for(context, ssn, presence)
+            )
+            return json_answer(InsuranceOut.of(result))
+
+        return await caller.run(answer)
 
     @routes.get(
         "/{ssn}/contributions",
@@ -98,33 +106,36 @@ def router() -> APIRouter:
         response_model=ContributionsOut,
         responses=READ_PROBLEMS,
     )
-    def get_contributions(
+    async def get_contributions(
         *,
-        actor: ActorDep,
+        caller: EnquiryCallerDep,
         ssn: SsnPath,
-        presence: PresenceDep,
         context: ContextDep,
         scheme: Annotated[Scheme | None, Query(description="only this scheme")] = None,
         limit: Limit = enquiries.DEFAULT_PAGE,
         offset: Offset = 0,
     ) -> Response:
-        result = enquiries.contribution_history(
-            context.service_context(),
-            actor,
-            subject_for(context, ssn, presence),
-            scheme=scheme,
-            limit=limit,
-            offset=offset,
-        )
-        # One validation of the whole answer (pydantic reads every line's attributes in
-        # its own loop) rather than one call per line.
-        answer = {
-            "person": result.person,
-            "scheme": result.scheme,
-            "contributions": result.lines,
-            "page": Page.of(result.total, result.limit, result.offset, len(result.lines)),
-        }
-        return json_answer(ContributionsOut.model_validate(answer, from_attributes=True))
+        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+            result = enquiries.contribution_history(
+                context.service_context(),
+                actor,
+                subject_for(context, ssn, presence),
+                scheme=scheme,
+                limit=limit,
+                offset=offset,
+            )
+            # One validation of the whole answer (pydantic reads every line's attributes
+            # in its own loop) rather than one call per line.
+            page = Page.of(result.total, result.limit, result.offset, len(result.lines))
+            answer = {
+                "person": result.person,
+                "scheme": result.scheme,
+                "contributions": result.lines,
+                "page": page,
+            }
+            return json_answer(ContributionsOut.model_validate(answer, from_attributes=True))
+
+        return await caller.run(answer)
 
     @routes.get(
         "/{ssn}/accounts",
@@ -132,13 +143,16 @@ def router() -> APIRouter:
         response_model=AccountOut,
         responses=READ_PROBLEMS,
     )
-    def get_accounts(
-        *, actor: ActorDep, ssn: SsnPath, presence: PresenceDep, context: ContextDep
+    async def get_accounts(
+        *, caller: EnquiryCallerDep, ssn: SsnPath, context: ContextDep
     ) -> Response:
-        result = enquiries.personal_account(
-            context.service_context(), actor, subject_for(context, ssn, presence)
-        )
-        return json_answer(AccountOut.of(result))
+        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+            result = enquiries.personal_account(
+                context.service_context(), actor, subject_for(context, ssn, presence)
+            )
+            return json_answer(AccountOut.of(result))
+
+        return await caller.run(answer)
 
     @routes.get(
         "/{ssn}/benefits",
@@ -146,33 +160,35 @@ def router() -> APIRouter:
         response_model=BenefitsOut,
         responses=READ_PROBLEMS,
     )
-    def get_benefits(
+    async def get_benefits(
         *,
-        actor: ActorDep,
+        caller: EnquiryCallerDep,
         ssn: SsnPath,
-        presence: PresenceDep,
         context: ContextDep,
         benefit: Annotated[Benefit | None, Query(description="only this benefit")] = None,
         limit: Limit = enquiries.DEFAULT_PAGE,
         offset: Offset = 0,
     ) -> Response:
-        result = enquiries.benefit_payments(
-            context.service_context(),
-            actor,
-            subject_for(context, ssn, presence),
-            benefit=benefit,
-            limit=limit,
-            offset=offset,
-        )
-        return json_answer(
-            BenefitsOut(
-                person=PersonOut.of(result.person),
-                benefit=result.benefit,
-                payments=[PaymentOut.of(line) for line in result.lines],
-                total_amount_fen=result.total_amount_fen,
-                page=Page.of(result.total, result.limit, result.offset, len(result.lines)),
+        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+            result = enquiries.benefit_payments(
+                context.service_context(),
+                actor,
+                subject_for(context, ssn, presence),
+                benefit=benefit,
+                limit=limit,
+                offset=offset,
             )
-        )
+            return json_answer(
+                BenefitsOut(
+                    person=PersonOut.of(result.person),
+                    benefit=result.benefit,
+                    payments=[PaymentOut.of(line) for line in result.lines],
+                    total_amount_fen=result.total_amount_fen,
+                    page=Page.of(result.total, result.limit, result.offset, len(result.lines)),
+                )
+            )
+
+        return await caller.run(answer)
 
     @routes.get(
         "/{ssn}/employment",
@@ -180,12 +196,15 @@ def router() -> APIRouter:
         response_model=EmploymentOut,
         responses=READ_PROBLEMS,
     )
-    def get_employment(
-        *, actor: ActorDep, ssn: SsnPath, presence: PresenceDep, context: ContextDep
+    async def get_employment(
+        *, caller: EnquiryCallerDep, ssn: SsnPath, context: ContextDep
     ) -> Response:
-        result = enquiries.employment_status(
-            context.service_context(), actor, subject_for(context, ssn, presence)
-        )
-        return json_answer(EmploymentOut.of(result))
+        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+            result = enquiries.employment_status(
+                context.service_context(), actor, subject_for(context, ssn, presence)
+            )
+            return json_answer(EmploymentOut.of(result))
+
+        return await caller.run(answer)
 
     return routes

@@ -80,6 +80,26 @@ def test_summary_and_a_malformed_ssn_named_as_the_path_parameter(
         assert bad not in response.text
 
 
+def test_enquiries_check_the_header_first_and_the_token_after_the_parameters(
+    client: httpx.Client, city: MiniCity
+) -> None:
+    """api.enquiry_caller: one thread hand-off for the bearer lookup and the enquiry, so a
+    token the database refuses is found after the parameters were validated."""
+    worker = city.residents["worker"]
+    bad_ssn = worker.ssn[:17] + ("0" if worker.ssn[17] != "0" else "1")
+    unknown = {"Authorization": "Bearer " + "x" * 43}
+    for suffix in ("", "/insurance", "/contributions", "/accounts", "/benefits", "/employment"):
+        missing = client.get(f"/v1/persons/{bad_ssn}{suffix}")
+        assert_problem(missing, 401, "unauthenticated")
+        malformed = client.get(f"/v1/persons/{bad_ssn}{suffix}", headers={"Authorization": "x"})
+        assert_problem(malformed, 401, "invalid-token")
+        refused = client.get(_person_path(worker, suffix), headers=unknown)
+        assert_problem(refused, 401, "invalid-token")
+        assert refused.headers["www-authenticate"].startswith("Bearer")
+        both = client.get(f"/v1/persons/{bad_ssn}{suffix}", headers=unknown)
+        assert _field(assert_problem(both, 422, "invalid-request")) == ("ssn", "path")
+
+
 def test_enquiries_e01_to_e05_answer_with_the_records(client: httpx.Client, city: MiniCity) -> None:
     worker = city.residents["worker"]
     headers = city.headers(Who.SUPERVISOR)
