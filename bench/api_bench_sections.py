@@ -96,8 +96,6 @@ def main() -> int:
                 position[0] = (position[0] + 1) % len(ssns)
                 return ssns[position[0]]
 
-            if os.environ.get("SECTIONS_NO_PING"):
-                context.database.engine.pool._pre_ping = False
             if os.environ.get("SECTIONS_GC_FREEZE"):
                 import gc  # noqa: PLC0415
 

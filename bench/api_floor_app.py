@@ -2,12 +2,13 @@
 
 One FastAPI route, ``GET /persons/{person_id}``, doing one primary-key select on the
 same database, through an engine made by the same function as the service's
-(:func:`cardsvc.db.engine.make_engine`, so the same pool, pre-ping and
+(:func:`cardsvc.db.engine.make_engine`, so the same pool, idle-connection ping and
 connection settings), with the same thread pool fitted to the engine's pool
-(:func:`api.app.fit_thread_pool`). Like the service's enquiry routes it is a plain ``def``
-route (FastAPI runs it in its thread pool), reads in a read-only unit of work and
-answers JSON. It has no authentication, no rate limit, no journal and no
-middleware: whatever the real enquiry costs above it is the price of those.
+(:func:`api.app.fit_thread_pool`). It is a plain ``def`` route: its work runs in ONE
+hand-off to the thread pool, as the service's enquiries do (api.enquiry_caller); it
+reads in a read-only unit of work and answers JSON. It has no authentication, no rate
+limit, no journal and no middleware: whatever the real enquiry costs above it is the
+price of those.
 
 Served by uvicorn as a factory with the same options as ``cardsvc serve``
 (api.serving: the worker count, and api.nodelay's HTTP protocol, which turns

@@ -21,7 +21,8 @@ the execution option ``{READ_ONLY: True}`` starts with a plain (deferred)
 ``BEGIN`` so that enquiries do not queue behind writers; never write on one.
 
 PostgreSQL goes through psycopg 3: ``postgresql://`` URLs are rewritten to
-``postgresql+psycopg://``.
+``postgresql+psycopg://``. A pooled connection is pinged before use only after it
+sat idle for a while (cardsvc.db.idle_ping), not on every check-out.
 
 Durability on PostgreSQL: ``fsync = off`` and ``full_page_writes = off`` can lose
 or corrupt committed data after an OS crash; ``synchronous_commit = off``
@@ -44,6 +45,7 @@ from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from cardsvc.db.errors import DatabaseError, DurabilityError
+from cardsvc.db.idle_ping import ping_when_idle
 
 logger = logging.getLogger(__name__)
 
@@ -111,13 +113,14 @@ def make_engine(
             raise DatabaseError("an autocommit engine is for PostgreSQL only")
         return _sqlite_engine(parsed, busy_timeout_s=busy_timeout_s, echo=echo)
     options: dict[str, Any] = {"isolation_level": AUTOCOMMIT} if autocommit else {}
-    return create_engine(
+    engine = create_engine(
         parsed,
         echo=echo,
-        pool_pre_ping=True,
         connect_args={"connect_timeout": _PG_CONNECT_TIMEOUT_S},
         **options,
     )
+    ping_when_idle(engine)  # instead of pool_pre_ping's ping on every check-out
+    return engine
 
 
 def _sqlite_engine(url: URL, *, busy_timeout_s: float, echo: bool) -> Engine:
