@@ -217,7 +217,10 @@ def _lookup_postgresql(
     params: dict[str, Any] = {"token_hash": token_hash, "now": now, "window_start": start}
     if session_id is not None:
         params["session_id"] = session_id
-    row = session.execute(_postgresql_statement(session_id is not None), params).one_or_none()
+    # Core on the session's connection: the ORM's execute path adds nothing for a Core
+    # statement but its own overhead (a fifth of this lookup's CPU).
+    statement = _postgresql_statement(session_id is not None)
+    row = session.connection().execute(statement, params).one_or_none()
     if row is None:
         return Lookup(None, None, start, None)
     values = tuple(row)

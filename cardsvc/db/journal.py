@@ -504,7 +504,8 @@ def _append_in_one_statement(session: Session, fields: EntryFields) -> JournalEn
         return None
     params: dict[str, Any] = {f"f{i}": fragment for i, fragment in enumerate(fragments)}
     params.update(_columns_of(fields))
-    row = session.execute(_one_statement_append(), params).one_or_none()
+    # Core on the session's connection (a Core statement gains nothing from the ORM's path)
+    row = session.connection().execute(_one_statement_append(), params).one_or_none()
     if row is None:
         return None
     entry_id, lane, lane_seq, prev_hash, digest = row
