@@ -104,3 +104,15 @@ def test_0004_refuses_two_active_relations_in_one_scheme(engine: Engine) -> None
     with pytest.raises(MigrationError, match="1 person-and-scheme pairs"):
         migrate.upgrade(engine, "0004")
     assert migrate.current_revision(engine) == "0003"
+
+
+def test_postgresql_rate_counters_write_no_wal(pg_engine: Engine) -> None:
+    """Migration 0007: the per-request counter is UNLOGGED (no WAL, no flush to wait for)."""
+    with pg_engine.connect() as conn:
+        persistence = conn.execute(
+            text("SELECT relpersistence FROM pg_class WHERE relname = 'rate_counters'")
+        ).scalar_one()
+        journal = conn.execute(
+            text("SELECT relpersistence FROM pg_class WHERE relname = 'journal_entries'")
+        ).scalar_one()
+    assert (persistence, journal) == ("u", "p")  # the journal stays durable
