@@ -4,7 +4,8 @@
   lose commits; an outdated schema is tolerated here so that ``/readyz`` can
   say so with 503 — ``cardsvc serve`` itself refuses to start on one), keeps an
   :class:`~api.context.ApiContext` on ``app.state.context``, disposes the
-  engine at shut-down.
+  engine at shut-down; once started, freezes the process's objects out of the
+  garbage collector's full passes (api.heap).
 - Routes: ``/healthz``, ``/readyz``; versioned areas under ``/v1`` (``auth``).
   Later areas add their ``router()`` to :data:`V1_AREAS`.
 - Middleware, outermost first: request id + catch-all 500 (api.problems),
@@ -31,6 +32,7 @@ from sqlalchemy import Engine
 from sqlalchemy.pool import QueuePool
 
 from api.context import ApiContext
+from api.heap import freeze_startup_heap
 from api.idempotency import install_idempotency
 from api.limits import BodyLimitMiddleware
 from api.problems import RequestContextMiddleware, install_problem_handling, install_problem_openapi
@@ -102,6 +104,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             app.state.context = context
             await to_thread.run_sync(context.prune_if_due)  # before the first request
             pruning = asyncio.create_task(_prune_periodically(context))
+            freeze_startup_heap()  # the started app's objects: not walked by the GC again
             try:
                 yield
             finally:

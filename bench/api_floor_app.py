@@ -4,11 +4,11 @@ One FastAPI route, ``GET /persons/{person_id}``, doing one primary-key select on
 same database, through an engine made by the same function as the service's
 (:func:`cardsvc.db.engine.make_engine`, so the same pool, idle-connection ping and
 connection settings), with the same thread pool fitted to the engine's pool
-(:func:`api.app.fit_thread_pool`). It is a plain ``def`` route: its work runs in ONE
-hand-off to the thread pool, as the service's enquiries do (api.enquiry_caller); it
-reads in a read-only unit of work and answers JSON. It has no authentication, no rate
-limit, no journal and no middleware: whatever the real enquiry costs above it is the
-price of those.
+(:func:`api.app.fit_thread_pool`) and the same frozen start-up heap (api.heap). It is
+a plain ``def`` route: its work runs in ONE hand-off to the thread pool, as the
+service's enquiries do (api.enquiry_caller); it reads in a read-only unit of work and
+answers JSON. It has no authentication, no rate limit, no journal and no middleware:
+whatever the real enquiry costs above it is the price of those.
 
 Served by uvicorn as a factory with the same options as ``cardsvc serve``
 (api.serving: the worker count, and api.nodelay's HTTP protocol, which turns
@@ -29,6 +29,7 @@ from fastapi import FastAPI, HTTPException
 from sqlalchemy import select
 
 from api.app import fit_thread_pool
+from api.heap import freeze_startup_heap
 from cardsvc.db.engine import make_engine
 from cardsvc.db.models import Person
 from cardsvc.db.uow import make_session_factory
@@ -44,6 +45,7 @@ def create_floor_app() -> FastAPI:
         engine = make_engine(url)
         fit_thread_pool(engine)  # served the same way as the service (api/app.py)
         state["factory"] = make_session_factory(engine, read_only=True)
+        freeze_startup_heap()  # as the service's app does once started (api/app.py)
         try:
             yield
         finally:

@@ -1,14 +1,19 @@
 """In-process checks of the API's building blocks (no server): password hashes, request
-fingerprints, rate windows, settings, the OpenAPI helper."""
+fingerprints, rate windows, settings, the OpenAPI helper, the frozen start-up heap."""
 
 from __future__ import annotations
 
+import gc
 import os
 from datetime import UTC, datetime
+from pathlib import Path
 
 import argon2
 import pytest
+from api_harness import migrated
+from fastapi.testclient import TestClient
 
+from api.app import create_app
 from api.idempotency import fingerprint
 from api.passwords import PasswordHasher
 from api.problems import field_problems, problem_responses
@@ -126,3 +131,17 @@ def test_problem_responses_helper() -> None:
     assert responses[409]["description"] == "the card changed meanwhile"
     with pytest.raises(TypeError):
         problem_responses(not_a_status="x")
+
+
+def test_a_started_app_freezes_its_heap_out_of_full_collections(tmp_path: Path) -> None:
+    """api.heap: once the app has started, what exists is in the permanent generation."""
+    url = migrated(f"sqlite:///{tmp_path / 'heap.db'}")
+    gc.unfreeze()
+    try:
+        app = create_app(Settings(database_url=url))
+        assert gc.get_freeze_count() == 0
+        with TestClient(app) as client:
+            assert gc.get_freeze_count() > 0
+            assert client.get("/healthz").status_code == 200
+    finally:
+        gc.unfreeze()
