@@ -31,6 +31,7 @@ acknowledges a commit before its WAL is flushed. These are refused.
 before it is acknowledged (it only skips waiting for synchronous standbys, so a
 fail-over to a standby could miss it; with no ``synchronous_standby_names`` it
 is the same as ``on``). ``remote_write``/``remote_apply``/``on`` are accepted.
+A server without autovacuum is accepted with a warning (AUTOVACUUM_OFF).
 """
 
 from __future__ import annotations
@@ -222,6 +223,17 @@ def _check_postgresql(conn: Connection) -> None:
             "ALTER ROLE <role> RESET synchronous_commit) or "
             "ALTER SYSTEM SET synchronous_commit = on; SELECT pg_reload_conf();",
         )
+    if show("autovacuum") != "on":
+        logger.warning(AUTOVACUUM_OFF)
+
+
+AUTOVACUUM_OFF = (
+    "PostgreSQL autovacuum is off: table statistics are never refreshed, so query plans "
+    "made while a table was small (a new database) are kept as it grows, and dead rows "
+    "pile up; turn it on (ALTER SYSTEM SET autovacuum = on; SELECT pg_reload_conf();) or "
+    "run VACUUM ANALYZE regularly"
+)
+"""Logged (a warning, not a refusal) at start-up when the server runs without autovacuum."""
 
 
 def _safe(url: str | URL) -> str:

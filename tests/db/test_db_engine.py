@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,13 @@ from sqlalchemy.pool import ConnectionPoolEntry, NullPool
 
 from cardsvc.db import migrate
 from cardsvc.db.database import open_database
-from cardsvc.db.engine import READ_ONLY, check_durability, make_engine, normalise_url
+from cardsvc.db.engine import (
+    AUTOVACUUM_OFF,
+    READ_ONLY,
+    check_durability,
+    make_engine,
+    normalise_url,
+)
 from cardsvc.db.errors import DatabaseError, DurabilityError, MigrationError
 
 
@@ -151,6 +158,22 @@ def test_durability_check_refuses_postgresql_synchronous_commit_off(
         check()
     finally:
         admin.dispose()
+
+
+def test_durability_check_warns_when_postgresql_runs_without_autovacuum(
+    pg_database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A server setting (not per database): the warning follows what this server runs."""
+    engine = make_engine(pg_database_url)
+    try:
+        with engine.connect() as conn:
+            autovacuum = str(conn.exec_driver_sql("SHOW autovacuum").scalar_one())
+        with caplog.at_level(logging.WARNING, logger="cardsvc.db.engine"):
+            check_durability(engine)
+    finally:
+        engine.dispose()
+    warned = [r for r in caplog.records if r.getMessage() == AUTOVACUUM_OFF]
+    assert len(warned) == (0 if autovacuum == "on" else 1)
 
 
 def test_postgresql_url_gets_psycopg() -> None:
