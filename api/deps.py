@@ -18,6 +18,10 @@ alias                       what the route gets
                             and 422 are handled, see api.idempotency)
 ==========================  =================================================
 
+The enquiry routes (``GET /v1/persons/{ssn}`` and E01-E05) take
+``api.enquiry_caller.EnquiryCallerDep`` instead of ``ActorDep`` and ``PresenceDep``:
+the bearer lookup and the enquiry then share one thread-pool hand-off.
+
 Declare the problems a route can answer with
 ``responses=problem_responses(404, 409)`` (api.problems); the shared ones
 (401/429 with a bearer, 409/422 with an Idempotency-Key, 413, 422, 500, 503)
