@@ -47,6 +47,21 @@ class YearMonth:
         return cls(int(text[:4]), int(text[4:]))
 
     @classmethod
+    def from_number(cls, number: int) -> YearMonth:
+        """The month kept as the integer YYYYMM (as the records store it).
+
+        One combined check instead of the constructor's four: pages of contribution
+        lines build one per row.
+        """
+        year, month = divmod(number, 100) if type(number) is int else (0, 0)
+        if not (MIN_YEAR <= year <= MAX_YEAR and 1 <= month <= 12):
+            raise RuleInputError("year_month", f"expected an integer YYYYMM, got {number!r}")
+        made = object.__new__(cls)
+        object.__setattr__(made, "year", year)  # frozen: set once, as __init__ does
+        object.__setattr__(made, "month", month)
+        return made
+
+    @classmethod
     def of(cls, day: date) -> YearMonth:
         """The month that contains ``day``."""
         return cls(day.year, day.month)

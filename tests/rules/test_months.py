@@ -46,6 +46,23 @@ def test_constructor_refuses_non_integers() -> None:
         YearMonth(2025, "1")  # type: ignore[arg-type]
 
 
+@given(year_months)
+def test_from_number_is_the_constructor_for_stored_months(ym: YearMonth) -> None:
+    made = YearMonth.from_number(ym.year * 100 + ym.month)
+    assert made == ym
+    assert hash(made) == hash(ym)
+    assert made.format() == ym.format()
+
+
+@pytest.mark.parametrize(
+    "number", [202500, 202513, 13, 0, -202501, 1000001, True, 202501.0, "202501"]
+)
+def test_from_number_refuses_what_is_not_a_month(number: object) -> None:
+    with pytest.raises(RuleInputError) as info:
+        YearMonth.from_number(number)  # type: ignore[arg-type]
+    assert info.value.field == "year_month"
+
+
 def test_arithmetic() -> None:
     assert YearMonth(2024, 12) + 1 == YearMonth(2025, 1)
     assert 1 + YearMonth(2024, 12) == YearMonth(2025, 1)

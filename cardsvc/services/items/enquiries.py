@@ -208,7 +208,7 @@ def _contribution_page(
         )
     lines = tuple(
         ContributionLine(
-            month=YearMonth(month // 100, month % 100),
+            month=YearMonth.from_number(month),
             scheme=row_scheme,
             base_fen=base,
             employer_part_fen=employer_part,
