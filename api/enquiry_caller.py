@@ -13,7 +13,8 @@ busiest routes, so they take an :data:`EnquiryCallerDep` instead and make ONE::
 
 :meth:`EnquiryCaller.run` looks the caller up (api.security.look_up_caller: token,
 rate limit, the ``X-Card-Session`` row), resolves the card session
-(api.card_presence.presence_now) and calls `answer`, in one worker thread.
+(api.card_presence.presence_now) and calls `answer`, in one worker thread and, on
+PostgreSQL, on one autocommit session (cardsvc.db.Database.sharing_statements).
 
 What a client sees is the same, in one order changed: a missing or malformed
 ``Authorization`` header is still a 401 before anything else, but a token the
@@ -56,9 +57,10 @@ class EnquiryCaller:
         return await run_in_threadpool(self._run, answer)
 
     def _run(self, answer: Callable[[Actor, CardPresence | None], R]) -> R:
-        principal = look_up_caller(self.request, self.token, self.context)
-        presence = presence_now(self.request, principal, self.context, self.session_id)
-        return answer(principal.actor, presence)
+        with self.context.database.sharing_statements():  # one session, one check-out
+            principal = look_up_caller(self.request, self.token, self.context)
+            presence = presence_now(self.request, principal, self.context, self.session_id)
+            return answer(principal.actor, presence)
 
 
 async def enquiry_caller(

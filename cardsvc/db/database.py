@@ -8,6 +8,7 @@ db.dispose()                                # at shut-down
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -67,8 +68,36 @@ class Database:
             with unit as uow:
                 yield uow.session
             return
+        shared: Session | None = getattr(self._shared, "session", None)
+        if shared is not None:  # inside sharing_statements: autocommit, nothing to join
+            yield shared
+            return
         with factory() as session:
             yield session
+
+    @contextmanager
+    def sharing_statements(self) -> Iterator[None]:
+        """Within this block, :meth:`single_statements` in this thread yields ONE session.
+
+        For a request whose steps each ask for single statements (the bearer lookup, then
+        an enquiry): one session and one pooled connection instead of one per step. The
+        session is in autocommit, so sharing it joins no transaction. SQLite: no effect
+        (its single statements are units of work, each committed at its end).
+        """
+        factory = self._autocommit_sessions
+        if factory is None or getattr(self._shared, "session", None) is not None:
+            yield
+            return
+        with factory() as session:
+            self._shared.session = session
+            try:
+                yield
+            finally:
+                self._shared.session = None
+
+    @cached_property
+    def _shared(self) -> threading.local:
+        return threading.local()
 
     @cached_property
     def _autocommit_sessions(self) -> sessionmaker[Session] | None:
