@@ -25,10 +25,11 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 from weakref import WeakKeyDictionary, WeakSet
 
-from sqlalchemy import Connection, event, select
+from sqlalchemy import Connection, Select, bindparam, event, select
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import Pool
 
@@ -222,14 +223,20 @@ def presence_card(session: Session, presence: CardPresence) -> Card:
 
 def presence_card_and_holder(session: Session, presence: CardPresence) -> tuple[Card, Person]:
     """:func:`presence_card` and its holder, in one statement."""
-    row = session.execute(
-        select(Card, Person)
-        .join(Person, Person.id == Card.person_id)
-        .where(Card.card_number == presence.card_number)
-    ).one_or_none()
+    row = session.execute(_card_and_holder(), {"card_number": presence.card_number}).one_or_none()
     if row is None or row[0].person_id != presence.person_id:
         raise NotFound("card")
     return row[0], row[1]
+
+
+@cache
+def _card_and_holder() -> Select[Card, Person]:
+    """The card ``:card_number`` and its holder (built once: every kiosk enquiry runs it)."""
+    return (
+        select(Card, Person)
+        .join(Person, Person.id == Card.person_id)
+        .where(Card.card_number == bindparam("card_number"))
+    )
 
 
 def person_in_scope(
