@@ -12,6 +12,7 @@ import pytest
 from station_harness import PIN, City, FakeAgent, run_counter_script
 
 from cardsvc.counter import exits
+from cardsvc.services.context import CITY_TIMEZONE
 
 OPERATOR = "clerk.370402"
 IN_SCOPE = "370402%"
@@ -71,8 +72,9 @@ def test_registration_and_information_change_with_validation(city: City, agent: 
     employer = _one(city, "SELECT credit_code FROM employers WHERE site_code LIKE :s", s=IN_SCOPE)[
         0
     ]
-    start = (dt.date.today() + dt.timedelta(days=1)).isoformat()
-    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    today = dt.datetime.now(CITY_TIMEZONE).date()  # the service's business day (UTC+8)
+    start = (today + dt.timedelta(days=1)).isoformat()
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
     script = "\n".join(
         [
             "wait 5",

@@ -10,12 +10,13 @@ unblocks the card when it is presented.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 from e2e_harness import COUNTER_SLOT, E2E, PIN, agent_card, at_reader, problem_of, sim_state
 
 from cardsvc.client import ApiClient
 from cardsvc.demo.city import REVIEWER, SUPERVISOR
+from cardsvc.services.context import CITY_TIMEZONE
 from simulators.ssc_card import UserCard
 
 NEW_PIN = "654321"
@@ -30,7 +31,8 @@ def _clerk_session(e2e: E2E, clerk: ApiClient, state: str = "active") -> str:
 
 
 def _today() -> str:
-    return datetime.now(UTC).date().isoformat()
+    """The service's business day (the city's UTC+8), as it dates what it certifies."""
+    return datetime.now(CITY_TIMEZONE).date().isoformat()
 
 
 def test_enquiries_eligibility_and_registrations(desk: E2E) -> None:

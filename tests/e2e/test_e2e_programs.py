@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 from e2e_harness import COUNTER_SLOT, E2E, KIOSK_SLOT, PIN, at_reader, sim_state
 
 from cardsvc.demo.city import CLERK, KIOSK_DEVICE
+from cardsvc.services.context import CITY_TIMEZONE
 
 
 def _run(args: list[str], script: str, tmp_path: Path) -> subprocess.CompletedProcess[str]:
@@ -40,7 +41,7 @@ def _secret(tmp_path: Path, name: str, value: str) -> Path:
 def test_a_clerks_session_with_the_counter_program(desk: E2E, tmp_path: Path) -> None:
     resident = desk.resident("employed")
     at_reader(desk, COUNTER_SLOT, resident.card(), resident.card_number)
-    today = datetime.now(UTC).date().isoformat()
+    today = datetime.now(CITY_TIMEZONE).date().isoformat()  # the service's business day
     script = "\n".join(
         (
             "wait 20",

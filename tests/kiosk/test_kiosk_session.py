@@ -25,6 +25,7 @@ from station_harness import (
 from cardsvc.counter import exits
 from cardsvc.counter.lines import ScriptSource
 from cardsvc.kiosk import messages
+from cardsvc.services.context import CITY_TIMEZONE
 
 
 def _ended(city: City, session_id: str) -> bool:
@@ -230,7 +231,7 @@ def _employed_resident(city: City) -> Path:
     import sqlalchemy as sa  # noqa: PLC0415
 
     first = {city.card_file(g).name for g in (1, 2, 3)}
-    today = dt.date.today()
+    today = dt.datetime.now(CITY_TIMEZONE).date()  # the service's business day
     engine = sa.create_engine(city.database)
     try:
         with engine.begin() as conn:
@@ -276,8 +277,9 @@ def test_r02_of_an_employed_resident_asks_when_the_employment_ended(
     city: City, agent: FakeAgent
 ) -> None:
     card = _employed_resident(city)
-    tomorrow = (dt.date.today() + dt.timedelta(days=1)).isoformat()
-    yesterday = (dt.date.today() - dt.timedelta(days=1)).isoformat()
+    today = dt.datetime.now(CITY_TIMEZONE).date()  # the service's business day (UTC+8)
+    tomorrow = (today + dt.timedelta(days=1)).isoformat()
+    yesterday = (today - dt.timedelta(days=1)).isoformat()
     agent.insert(card)
     # script mode: the date is an argument, checked before anything is sent
     script = "\n".join(

@@ -33,7 +33,7 @@ import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import httpx
@@ -52,6 +52,7 @@ from persons_city import (
 )
 
 from cardsvc.db.models import CardState, ChangeField
+from cardsvc.services.context import CITY_TIMEZONE
 
 Subject = Literal["person", "card", "site", "change"]
 
@@ -92,7 +93,7 @@ def _person(name: str, suffix: str, **kw: Any) -> Route:
     return Route(name, kw.pop("method", "GET"), f"/v1/persons/{{ssn}}{suffix}", "person", **kw)
 
 
-YESTERDAY = (date.today() - timedelta(days=2)).isoformat()
+YESTERDAY = (datetime.now(CITY_TIMEZONE).date() - timedelta(days=2)).isoformat()
 
 ROUTES: tuple[Route, ...] = (
     _person("summary", "", allowed=READERS, kiosk=True),

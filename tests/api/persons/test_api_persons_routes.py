@@ -27,6 +27,8 @@ from persons_city import (
     make_ssn,
 )
 
+from cardsvc.services.context import CITY_TIMEZONE
+
 ID_NUMBER = re.compile(r"(?<![0-9])[0-9]{17}[0-9X](?![0-9])")
 
 
@@ -47,6 +49,11 @@ def _post(
     return client.post(
         path, json=body or {}, headers={**headers, "Idempotency-Key": key or uuid.uuid4().hex}
     )
+
+
+def _city_today() -> date:
+    """Today where the service keeps its business days (UTC+8), not on this machine."""
+    return datetime.now(CITY_TIMEZONE).date()
 
 
 def _person_path(resident: Resident, suffix: str = "") -> str:
@@ -184,7 +191,7 @@ def test_unemployment_then_employment_registration(client: httpx.Client, city: M
     assert status["employment_status"] == "unemployed"
     assert [r["kind"] for r in status["open_registrations"]] == ["unemployment"]
 
-    job = {"employer_credit_code": EMPLOYER_CODE, "start_date": date.today().isoformat(),
+    job = {"employer_credit_code": EMPLOYER_CODE, "start_date": _city_today().isoformat(),
            "contract_type": "fixed_term"}  # fmt: skip
     employed = _post(client, _person_path(seeker, "/employment-registrations"), headers, job)
     assert employed.status_code == 201, employed.text
@@ -512,12 +519,12 @@ def test_daily_ledger_and_closing_a_finished_day(client: httpx.Client, city: Min
     assert_problem(elsewhere, 404, "not-found")
 
     path = f"/v1/sites/{STATION}/ledger-closings"
-    for early in (date.today().isoformat(), "1899-12-31"):
+    for early in (_city_today().isoformat(), "1899-12-31"):  # not finished in the city
         refused = _post(client, path, supervisor, {"date": early})
         assert assert_problem(refused, 422, "invalid-value")["field"] == "date"
     epoch = _post(client, path, supervisor, {"date": 0})
     assert _field(assert_problem(epoch, 422, "invalid-request")) == ("date", "body")
-    day = (date.today() - timedelta(days=1)).isoformat()
+    day = (_city_today() - timedelta(days=1)).isoformat()
     closed = _post(client, path, supervisor, {"date": day})
     assert closed.status_code == 200, closed.text
     assert closed.json()["date"] == day
