@@ -27,6 +27,7 @@ import json
 import math
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ import httpx
 WRK_TIMEOUT_S = 10
 """wrk's per-request timeout (a request slower than this counts as an error)."""
 EXTRA_WAIT_S = 30.0
+SHOWN_ERRORS = 5
+"""Client errors (no answer) of a Python-client slice printed to stderr with their kind."""
 """How long past its duration a wrk run may take before it is killed."""
 
 # Percentile grid asked of wrk per slice: 0.5 % steps, 0.1 % from p99, and the far tail.
@@ -267,8 +270,10 @@ async def _closed_loop(
                 begin = time.perf_counter()
                 try:
                     ok = await step(client, index)
-                except httpx.HTTPError:
+                except httpx.HTTPError as exc:
                     errors += 1
+                    if errors <= SHOWN_ERRORS:  # say what they were, not only how many
+                        print(f"client error: {type(exc).__name__}: {exc}", file=sys.stderr)
                     continue
                 latencies.append((time.perf_counter() - begin) * 1e6)
                 if not ok:
