@@ -21,11 +21,8 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +31,7 @@ from pathlib import Path
 from typing import IO
 
 import pytest
+from bench_process import run_bench_script
 from smartcard import scard
 
 from reader_driver.pcscd import PrivatePcscd
@@ -264,23 +262,8 @@ class PcscSession:
         """
         command = [sys.executable, str(bench), *args, "--no-lock", "--json", str(out)]
         with self.free_machine():
-            proc = subprocess.Popen(
-                command, cwd=bench.parent.parent, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True,
-            )  # fmt: skip
-            try:
-                stdout, stderr = proc.communicate(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                proc.send_signal(signal.SIGTERM)
-                try:
-                    proc.communicate(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.communicate()
-                pytest.fail(f"{bench.name} did not finish within {timeout_s:.0f} s")
-        assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr}"
-        result: dict[str, object] = json.loads(out.read_text())
-        return stdout, result
+            return run_bench_script(command, out, cwd=bench.parent.parent, timeout_s=timeout_s,
+                                    grace_s=20)  # fmt: skip
 
     def close(self) -> None:
         stack, self._stack = self._stack, None

@@ -13,13 +13,12 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import signal
-import subprocess
 import sys
 from pathlib import Path
 from types import ModuleType
 
 import pytest
+from bench_process import run_bench_script
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = ROOT / "bench"
@@ -59,23 +58,8 @@ def _run_quick(tmp_path: Path) -> tuple[str, dict[str, object]]:
         sys.executable, str(BENCH), "--quick", "--engine", "sqlite",
         "--json", str(out), "--work-dir", str(tmp_path / "work"),
     ]  # fmt: skip
-    proc = subprocess.Popen(
-        args, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    try:
-        stdout, stderr = proc.communicate(timeout=RUN_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGTERM)  # the benchmark stops its servers on SIGTERM
-        try:
-            proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-        pytest.fail(f"the benchmark did not finish within {RUN_TIMEOUT_S:.0f} s")
-    assert proc.returncode == 0, f"exit {proc.returncode}\n{stdout}\n{stderr}"
-    result = json.loads(out.read_text())
-    assert isinstance(result, dict)
-    return stdout, result
+    # on a timeout, SIGTERM first: the benchmark stops its servers on it
+    return run_bench_script(args, out, cwd=ROOT, timeout_s=RUN_TIMEOUT_S)
 
 
 @pytest.mark.timeout(RUN_TIMEOUT_S + 40)
