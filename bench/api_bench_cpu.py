@@ -35,52 +35,45 @@ class CpuSample:
     database: float
 
 
-def _stat(pid: int) -> tuple[int, float] | None:
-    """(parent pid, user + system CPU seconds) of `pid`, or None if it is gone."""
+def _stat(pid: int) -> tuple[str, int, float] | None:
+    """(command, parent pid, user + system CPU seconds) of `pid`, or None if it is gone."""
     try:
         text = (_PROC / str(pid) / "stat").read_text()
     except OSError:
         return None
     # The command name (field 2) may hold spaces: split after its closing parenthesis.
     fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), (int(fields[11]) + int(fields[12])) * _TICK_S
+    command = text[text.index("(") + 1 : text.rindex(")")]
+    return command, int(fields[1]), (int(fields[11]) + int(fields[12])) * _TICK_S
 
 
-def _all_pids() -> list[int]:
-    return [int(p.name) for p in _PROC.iterdir() if p.name.isdigit()]
+Stats = dict[int, tuple[str, int, float]]
 
 
-def tree_cpu(root: int) -> float:
+def _all_stats() -> Stats:
+    """:func:`_stat` of every process now alive (one pass over /proc)."""
+    pids = (int(p.name) for p in _PROC.iterdir() if p.name.isdigit())
+    return {pid: s for pid in pids if (s := _stat(pid)) is not None}
+
+
+def tree_cpu(root: int, stats: Stats | None = None) -> float:
     """CPU seconds of `root` and all its descendants now alive."""
-    stats = {pid: s for pid in _all_pids() if (s := _stat(pid)) is not None}
-    total = 0.0
+    stats = _all_stats() if stats is None else stats
     wanted = {root}
     changed = True
     while changed:
         changed = False
-        for pid, (parent, _) in stats.items():
+        for pid, (_, parent, _) in stats.items():
             if parent in wanted and pid not in wanted:
                 wanted.add(pid)
                 changed = True
-    for pid in wanted:
-        if pid in stats:
-            total += stats[pid][1]
-    return total
+    return sum(stats[pid][2] for pid in wanted if pid in stats)
 
 
-def database_cpu() -> float:
+def database_cpu(stats: Stats | None = None) -> float:
     """CPU seconds of every process now alive whose command is ``postgres``."""
-    total = 0.0
-    for pid in _all_pids():
-        try:
-            text = (_PROC / str(pid) / "stat").read_text()
-        except OSError:
-            continue
-        if text[text.index("(") + 1 : text.rindex(")")] != "postgres":
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        total += (int(fields[11]) + int(fields[12])) * _TICK_S
-    return total
+    stats = _all_stats() if stats is None else stats
+    return sum(cpu for command, _, cpu in stats.values() if command == "postgres")
 
 
 def client_cpu() -> float:
@@ -96,8 +89,11 @@ class CpuMeter:
     server_pid: int
 
     def sample(self) -> CpuSample:
+        stats = _all_stats()  # one pass over /proc for both figures
         return CpuSample(
-            server=tree_cpu(self.server_pid), client=client_cpu(), database=database_cpu()
+            server=tree_cpu(self.server_pid, stats),
+            client=client_cpu(),
+            database=database_cpu(stats),
         )
 
 
