@@ -44,6 +44,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from api import ratelimit
+from cardsvc.db.driver_statements import DriverStatement
 from cardsvc.db.models import ApiToken, Card, CardSession, Device, Operator, Person, RateCounter
 
 
@@ -194,6 +195,12 @@ def _postgresql_statement(with_presence: bool) -> Select[Any]:
     return select(*columns, *presence.c).select_from(caller.outerjoin(presence, true()))
 
 
+@cache
+def _postgresql_lookup(with_presence: bool) -> DriverStatement:
+    """:func:`_postgresql_statement`, run on the driver's cursor (cardsvc.db.driver_statements)."""
+    return DriverStatement(_postgresql_statement(with_presence))
+
+
 def lookup(
     session: Session,
     token_hash: str,
@@ -217,13 +224,11 @@ def _lookup_postgresql(
     params: dict[str, Any] = {"token_hash": token_hash, "now": now, "window_start": start}
     if session_id is not None:
         params["session_id"] = session_id
-    # Core on the session's connection: the ORM's execute path adds nothing for a Core
-    # statement but its own overhead (a fifth of this lookup's CPU).
-    statement = _postgresql_statement(session_id is not None)
-    row = session.connection().execute(statement, params).one_or_none()
-    if row is None:
+    # On the driver's cursor: SQLAlchemy's execute costs more Python than the statement.
+    statement = _postgresql_lookup(session_id is not None)
+    values = statement.one_or_none(session.connection(), params)
+    if values is None:
         return Lookup(None, None, start, None)
-    values = tuple(row)
     token = TokenRow(*values[:12])
     hits = values[12]
     if hits == 1:  # the first hit of a new window: drop the caller's older windows

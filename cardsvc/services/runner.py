@@ -62,6 +62,13 @@ from cardsvc.services.errors import (
     ServiceError,
     ValidationFailed,
 )
+from cardsvc.services.person_records import (
+    CardFacts,
+    PersonFacts,
+    PersonRecord,
+    card_and_holder,
+    person_by_ssn,
+)
 from cardsvc.services.scope import (
     NOT_FOUND_PERSON,
     SiteScope,
@@ -150,6 +157,33 @@ class Call:
             return self._person_by_ssn(subject)
         raise ValidationFailed("subject", "give the person's SSN or a card presence")
 
+    def person_record(self, subject: Subject) -> PersonRecord:
+        """:meth:`person` for an item that only reads the person (the enquiries).
+
+        The same checks and the same refusals, but the person's values come back as a
+        :class:`PersonRecord` read on the driver's cursor, not as an ORM entity.
+        """
+        connection = self.session.connection()
+        if isinstance(subject, CardPresence):
+            self.card_number = subject.card_number[:9] or None
+            self._check_kiosk_presence(subject)
+            found = card_and_holder(connection, subject.card_number)
+            if found is None or found[0].person_id != subject.person_id:
+                raise NotFound("card")
+            card, record = found
+            self.person_id = card.person_id
+            if self.is_kiosk:
+                self._refuse_hotlisted(card)
+            return record
+        if isinstance(subject, str):
+            self._check_ssn_caller(subject)
+            by_ssn = person_by_ssn(connection, subject)
+            if by_ssn is None:
+                raise NotFound(NOT_FOUND_PERSON)
+            self._check_scope(by_ssn)
+            return by_ssn
+        raise ValidationFailed("subject", "give the person's SSN or a card presence")
+
     def _person_by_presence(self, presence: CardPresence) -> Person:
         self.card_number = presence.card_number[:9] or None
         self._check_kiosk_presence(presence)
@@ -160,20 +194,28 @@ class Call:
         return person
 
     def _person_by_ssn(self, ssn: str) -> Person:
+        self._check_ssn_caller(ssn)
+        person = self.session.execute(_person_by_ssn(), {"ssn": ssn}).scalar_one_or_none()
+        if person is None:
+            raise NotFound(NOT_FOUND_PERSON)
+        self._check_scope(person)
+        return person
+
+    def _check_ssn_caller(self, ssn: str) -> None:
+        """A person named by SSN: not for kiosks, and only a well-formed SSN."""
         if self.is_kiosk:
             raise PermissionDenied("a kiosk acts only for the card in it, after its PIN")
         if not is_valid_ssn(ssn):
             raise ValidationFailed(
                 "ssn", "not a valid ID number (18 characters: 17 digits and a check character)"
             )
-        person = self.session.execute(_person_by_ssn(), {"ssn": ssn}).scalar_one_or_none()
-        if person is None:
-            raise NotFound(NOT_FOUND_PERSON)
+
+    def _check_scope(self, person: PersonFacts) -> None:
+        """NotFound (as for no such person) unless the actor may act on `person`."""
         self.person_id = person.id
         if not person_in_scope(self.actor, person, self.scope, None):
             self.out_of_scope = True
             raise NotFound(NOT_FOUND_PERSON)
-        return person
 
     def card(self, card_number: str, presence: CardPresence | None) -> tuple[Card, Person]:
         """The card `card_number` and its holder, if the actor may act on them."""
@@ -216,12 +258,12 @@ class Call:
         if self.is_kiosk and not presence.pin_verified:
             raise PermissionDenied("the card's PIN must be verified at the kiosk first")
 
-    def effective_state(self, card: Card) -> EffectiveState:
+    def effective_state(self, card: Card | CardFacts) -> EffectiveState:
         """The card's state now (a temporary loss may have lapsed)."""
         since = min(card.state_changed_at, self.now)  # a clock step back is not a state
         return effective_state(card.state, since, self.now, self.config)
 
-    def _refuse_hotlisted(self, card: Card) -> None:
+    def _refuse_hotlisted(self, card: Card | CardFacts) -> None:
         state = self.effective_state(card).state
         if on_hotlist(state):
             raise PermissionDenied(f"the card is on the hotlist ({state.value}): serve nothing")

@@ -36,6 +36,7 @@ from sqlalchemy.pool import Pool
 from cardsvc.db.models import Card, Channel, ItemCode, Person, Role, Site
 from cardsvc.services.actors import Actor, CardPresence, DeviceActor, OperatorActor
 from cardsvc.services.errors import NotFound, PermissionDenied
+from cardsvc.services.person_records import PersonFacts
 
 I = ItemCode  # noqa: E741 -- short alias for the tables below
 
@@ -240,7 +241,7 @@ def _card_and_holder() -> Select[Card, Person]:
 
 
 def person_in_scope(
-    actor: Actor, person: Person, scope: SiteScope, presence: CardPresence | None
+    actor: Actor, person: PersonFacts, scope: SiteScope, presence: CardPresence | None
 ) -> bool:
     """Whether `actor` may act on `person` (see the module doc)."""
     if presence is not None and presence.person_id == person.id:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from cardsvc.db.models import EmploymentStatus, Person, Sex
+from cardsvc.db.models import EmploymentStatus, Sex
 from cardsvc.idcheck import mask_ssn
 from cardsvc.services.actors import Actor, DeviceActor
+from cardsvc.services.person_records import PersonFacts
 
 
 def ssn_for(actor: Actor, ssn: str) -> str:
@@ -29,7 +30,7 @@ class PersonSummary:
     phone: str | None
 
 
-def person_summary(actor: Actor, person: Person) -> PersonSummary:
+def person_summary(actor: Actor, person: PersonFacts) -> PersonSummary:
     return PersonSummary(
         person_id=person.id,
         ssn=ssn_for(actor, person.ssn),

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 from services_city import STATION1, T0, City
+from sqlalchemy import select
 
 from cardsvc.db.models import (
     EmploymentStatus,
     ItemCode,
     Outcome,
+    Person,
     RegistrationKind,
     RelationStatus,
     Scheme,
@@ -16,7 +18,8 @@ from cardsvc.db.models import (
 from cardsvc.rules.months import YearMonth
 from cardsvc.services.actors import CardPresence
 from cardsvc.services.errors import NotFound, PermissionDenied, ValidationFailed
-from cardsvc.services.items import benefits, enquiries, registrations
+from cardsvc.services.items import benefits, cards, enquiries, registrations
+from cardsvc.services.views import person_summary
 
 
 def test_e01_lists_participation_and_journals_one_entry(city: City) -> None:
@@ -223,6 +226,30 @@ def test_kiosk_with_verified_pin_sees_masked_ssn(city: City) -> None:
     assert entry.device_id == city.kiosk.device_id
     assert entry.operator_id is None
     assert entry.card_number == city.cards["wang"]
+
+
+def test_kiosk_enquiry_refused_for_a_hotlisted_card(city: City) -> None:
+    assert city.kiosk is not None
+    zhang = city.cards["zhang"]
+    cards.report_temporary_loss(city.ctx, city.ops["clerk_s1"], zhang, idempotency_key="l1")
+    with pytest.raises(PermissionDenied, match="hotlist"):
+        enquiries.contribution_history(city.ctx, city.kiosk, city.presence("zhang"))
+    entry = city.journal()[-1]
+    assert (entry.item, entry.outcome, entry.card_number) == (ItemCode.E02, Outcome.DENIED, zhang)
+
+
+def test_an_enquiry_reads_the_person_a_write_loads(city: City) -> None:
+    """Enquiries read the person as values (Call.person_record), writes as an ORM entity:
+    the summary is the same either way, by SSN and by card."""
+    clerk = city.ops["clerk_s1"]
+    with city.db.read_only_unit_of_work() as uow:
+        person = uow.session.execute(
+            select(Person).where(Person.ssn == city.ssns["zhang"])
+        ).scalar_one()
+        expected = person_summary(clerk, person)
+    by_ssn = enquiries.contribution_history(city.ctx, clerk, city.ssns["zhang"])
+    by_card = enquiries.contribution_history(city.ctx, clerk, city.presence("zhang"))
+    assert by_ssn.person == by_card.person == expected
 
 
 def test_kiosk_needs_the_card_and_its_pin(city: City) -> None:

@@ -11,10 +11,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from functools import cache
-from typing import Any
 
-from sqlalchemy import Select, bindparam, func, select
+from sqlalchemy import bindparam, func, select
 
+from cardsvc.db.driver_statements import DriverStatement
 from cardsvc.db.models import (
     Benefit,
     BenefitPayment,
@@ -76,7 +76,7 @@ def insurance_participation(
     """E01: the schemes the person takes part in (or took part in), with status."""
 
     def body(call: Call) -> InsuranceParticipation:
-        person = call.person(subject)
+        person = call.person_record(subject)
         rows = call.session.execute(
             select(InsuranceRelation, Employer.name)
             .outerjoin(Employer, Employer.id == InsuranceRelation.employer_id)
@@ -140,7 +140,7 @@ def contribution_history(
 
     def body(call: Call) -> ContributionPage:
         _check_page(limit, offset)
-        person = call.person(subject)
+        person = call.person_record(subject)
         lines, total = _contribution_page(call, person.id, scheme, limit, offset)
         call.note(rows=len(lines), total=total, offset=offset)
         return ContributionPage(person_summary(actor, person), scheme, lines, total, limit, offset)
@@ -153,13 +153,24 @@ _EMPLOYERS = Employer.__table__
 
 
 @cache
-def _page_statement(*, with_scheme: bool) -> Select[Any]:
-    """One page of a person's contributions with the total (built once per variant)."""
+def _page_statement(*, with_scheme: bool) -> DriverStatement:
+    """One page of a person's contributions with the total (built once per variant).
+
+    The total is a count in its own subquery, not ``count(*) OVER ()``: a window over
+    the page's rows made PostgreSQL read, join and sort every contribution of the
+    person to hand back one page. Now it walks ``ix_contributions_person_month``
+    newest month first and stops after the page (sorting each month's few rows by
+    scheme); the count reads the same index.
+    """
     c = _CONTRIBUTIONS.c
+    counted = _CONTRIBUTIONS.alias("counted")
     where = [c.person_id == bindparam("person_id")]
+    count_where = [counted.c.person_id == bindparam("person_id")]
     if with_scheme:
         where.append(c.scheme == bindparam("scheme", type_=c.scheme.type))
-    return (
+        count_where.append(counted.c.scheme == bindparam("scheme", type_=c.scheme.type))
+    total = select(func.count()).select_from(counted).where(*count_where).scalar_subquery()
+    return DriverStatement(
         select(
             c.month,
             c.scheme,
@@ -168,7 +179,7 @@ def _page_statement(*, with_scheme: bool) -> Select[Any]:
             c.personal_part_fen,
             _EMPLOYERS.c.name,
             c.paid_on,
-            func.count().over(),
+            total,
         )
         .select_from(_CONTRIBUTIONS.outerjoin(_EMPLOYERS, _EMPLOYERS.c.id == c.employer_id))
         .where(*where)
@@ -183,15 +194,15 @@ def _contribution_page(
 ) -> tuple[tuple[ContributionLine, ...], int]:
     """One page of the person's contributions and the number of rows over every page.
 
-    Read as plain columns (Core, no ORM entities: a page is up to 200 rows). The total
-    comes in the same statement (``count(*) OVER ()``, computed before LIMIT); only a
+    Read as plain columns (no ORM entities: a page is up to 200 rows), on the driver's
+    cursor (cardsvc.db.driver_statements). The total comes in the same statement; only a
     page past the last row, which returns no row to carry it, costs a separate count.
     """
     connection = call.session.connection()
     params: dict[str, object] = {"person_id": person_id, "limit": limit, "offset": offset}
     if scheme is not None:
         params["scheme"] = scheme
-    rows = connection.execute(_page_statement(with_scheme=scheme is not None), params).all()
+    rows = _page_statement(with_scheme=scheme is not None).rows(connection, params)
     if rows:
         total = int(rows[0][7])
     elif offset == 0:
@@ -250,7 +261,7 @@ def personal_account(ctx: ServiceContext, actor: Actor, subject: Subject) -> Per
     """E03: the yearly balances of the personal (8 %) pension account."""
 
     def body(call: Call) -> PersonalAccount:
-        person = call.person(subject)
+        person = call.person_record(subject)
         years = tuple(
             AccountYear(
                 year=row.year,
@@ -322,7 +333,7 @@ def benefit_payments(
 
     def body(call: Call) -> BenefitPage:
         _check_page(limit, offset)
-        person = call.person(subject)
+        person = call.person_record(subject)
         where = [BenefitPayment.person_id == person.id]
         if benefit is not None:
             where.append(BenefitPayment.benefit == benefit)
@@ -415,7 +426,7 @@ def employment_status(
     """E05: the recorded employment status and the open registrations."""
 
     def body(call: Call) -> EmploymentStatusResult:
-        person = call.person(subject)
+        person = call.person_record(subject)
         rows = call.session.execute(
             select(Registration, Employer.name)
             .outerjoin(Employer, Employer.id == Registration.employer_id)
