@@ -22,7 +22,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response
 
 from api.answers import json_answer
-from api.deps import ContextDep
 from api.enquiry_caller import EnquiryCallerDep
 from api.problems import problem_responses
 from api.routes.person_models import (
@@ -72,12 +71,10 @@ def router() -> APIRouter:
         response_model=PersonOut,
         responses=READ_PROBLEMS,
     )
-    async def get_person(
-        *, caller: EnquiryCallerDep, ssn: SsnPath, context: ContextDep
-    ) -> Response:
+    async def get_person(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.employment_status(
-                context.service_context(), actor, subject_for(context, ssn, presence)
+                caller.context.service_context(), actor, subject_for(caller.context, ssn, presence)
             )
             return json_answer(PersonOut.of(result.person))
 
@@ -89,12 +86,10 @@ def router() -> APIRouter:
         response_model=InsuranceOut,
         responses=READ_PROBLEMS,
     )
-    async def get_insurance(
-        *, caller: EnquiryCallerDep, ssn: SsnPath, context: ContextDep
-    ) -> Response:
+    async def get_insurance(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.insurance_participation(
-                context.service_context(), actor, subject_for(context, ssn, presence)
+                caller.context.service_context(), actor, subject_for(caller.context, ssn, presence)
             )
             return json_answer(InsuranceOut.of(result))
 
@@ -110,16 +105,15 @@ def router() -> APIRouter:
         *,
         caller: EnquiryCallerDep,
         ssn: SsnPath,
-        context: ContextDep,
         scheme: Annotated[Scheme | None, Query(description="only this scheme")] = None,
         limit: Limit = enquiries.DEFAULT_PAGE,
         offset: Offset = 0,
     ) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.contribution_history(
-                context.service_context(),
+                caller.context.service_context(),
                 actor,
-                subject_for(context, ssn, presence),
+                subject_for(caller.context, ssn, presence),
                 scheme=scheme,
                 limit=limit,
                 offset=offset,
@@ -143,12 +137,10 @@ def router() -> APIRouter:
         response_model=AccountOut,
         responses=READ_PROBLEMS,
     )
-    async def get_accounts(
-        *, caller: EnquiryCallerDep, ssn: SsnPath, context: ContextDep
-    ) -> Response:
+    async def get_accounts(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.personal_account(
-                context.service_context(), actor, subject_for(context, ssn, presence)
+                caller.context.service_context(), actor, subject_for(caller.context, ssn, presence)
             )
             return json_answer(AccountOut.of(result))
 
@@ -164,16 +156,15 @@ def router() -> APIRouter:
         *,
         caller: EnquiryCallerDep,
         ssn: SsnPath,
-        context: ContextDep,
         benefit: Annotated[Benefit | None, Query(description="only this benefit")] = None,
         limit: Limit = enquiries.DEFAULT_PAGE,
         offset: Offset = 0,
     ) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.benefit_payments(
-                context.service_context(),
+                caller.context.service_context(),
                 actor,
-                subject_for(context, ssn, presence),
+                subject_for(caller.context, ssn, presence),
                 benefit=benefit,
                 limit=limit,
                 offset=offset,
@@ -196,12 +187,10 @@ def router() -> APIRouter:
         response_model=EmploymentOut,
         responses=READ_PROBLEMS,
     )
-    async def get_employment(
-        *, caller: EnquiryCallerDep, ssn: SsnPath, context: ContextDep
-    ) -> Response:
+    async def get_employment(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.employment_status(
-                context.service_context(), actor, subject_for(context, ssn, presence)
+                caller.context.service_context(), actor, subject_for(caller.context, ssn, presence)
             )
             return json_answer(EmploymentOut.of(result))
 

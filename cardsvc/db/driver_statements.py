@@ -58,6 +58,8 @@ class _Compiled:
     """(parameter name, bind processor) for the parameters whose type has one."""
     results: tuple[Processor | None, ...] | None
     """One result processor (or None) per selected column; None when no column has one."""
+    returns_rows: bool
+    """A SELECT, or DML with RETURNING (asking the cursor costs a description of it)."""
 
 
 class DriverStatement:
@@ -89,7 +91,7 @@ class DriverStatement:
         values = {**compiled.fixed, **params}
         for name, process in compiled.binds:
             values[name] = process(values[name])
-        fetched = _execute(connection, compiled.sql, values)
+        fetched = _execute(connection, compiled.sql, values, returns_rows=compiled.returns_rows)
         if compiled.results is None:
             return fetched
         processors = compiled.results
@@ -108,15 +110,19 @@ class DriverStatement:
         return rows[0] if rows else None
 
 
-def _execute(connection: Connection, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+def _execute(
+    connection: Connection, sql: str, params: dict[str, Any], *, returns_rows: bool
+) -> list[tuple[Any, ...]]:
     dispatch = connection.dispatch
+    before, after = dispatch.before_cursor_execute, dispatch.after_cursor_execute
     pooled = connection.connection  # the session's checked-out connection
     cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        dispatch.before_cursor_execute(connection, cursor, sql, params, None, False)
+        if before:  # (an event with no listener is skipped: it costs a call per statement)
+            before(connection, cursor, sql, params, None, False)
         try:
             cursor.execute(sql, params)
-            rows: list[tuple[Any, ...]] = cursor.fetchall() if cursor.description else []
+            rows: list[tuple[Any, ...]] = cursor.fetchall() if returns_rows else []
         except connection.dialect.loaded_dbapi.Error as exc:
             lost = connection.dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)
             if lost:
@@ -130,7 +136,8 @@ def _execute(connection: Connection, sql: str, params: dict[str, Any]) -> list[t
                 connection_invalidated=lost,
                 dialect=connection.dialect,
             ) from exc
-        dispatch.after_cursor_execute(connection, cursor, sql, params, None, False)
+        if after:
+            after(connection, cursor, sql, params, None, False)
         return rows
     finally:
         cursor.close()
@@ -146,7 +153,7 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
         or compiled.post_compile_params
         or any(b.expanding or b.callable is not None for b in compiled.bind_names)
     ):
-        return _Compiled(dialect.name, None, frozenset(), {}, (), None)
+        return _Compiled(dialect.name, None, frozenset(), {}, (), None, returns_rows=False)
     binds: list[tuple[str, Processor]] = []
     names: set[str] = set()
     fixed: dict[str, Any] = {}
@@ -158,6 +165,7 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
         process = bind.type._cached_bind_processor(dialect)
         if process is not None:
             binds.append((name, process))
+    dml = compiled.isinsert or compiled.isupdate or compiled.isdelete
     return _Compiled(
         dialect_name=dialect.name,
         sql=compiled.string,
@@ -165,6 +173,7 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:
         fixed=fixed,
         binds=tuple(binds),
         results=_result_processors(statement, dialect),
+        returns_rows=bool(compiled.effective_returning) if dml else True,
     )
 
 
