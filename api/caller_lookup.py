@@ -46,6 +46,7 @@ from sqlalchemy.orm import Session
 from api import ratelimit
 from cardsvc.db.driver_statements import DriverStatement
 from cardsvc.db.models import ApiToken, Card, CardSession, Device, Operator, Person, RateCounter
+from cardsvc.services.person_records import CARD_COLUMNS, PERSON_COLUMNS
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +126,9 @@ def _token_select() -> Select[Any]:
 
 
 def presence_columns() -> tuple[Any, ...]:
-    """The card session's columns, the card's and the holder's ID numbers."""
+    """The card session's columns, the card's and the holder's ID numbers, then the card's
+    :class:`~cardsvc.services.person_records.CardFacts` and the holder's
+    :class:`~cardsvc.services.person_records.PersonRecord` columns (NULL without a card)."""
     return (
         CardSession.operator_id.label("session_operator_id"),
         CardSession.device_id.label("session_device_id"),
@@ -136,6 +139,9 @@ def presence_columns() -> tuple[Any, ...]:
         CardSession.pin_verified,
         Card.ssn.label("card_ssn"),
         Person.ssn.label("holder_ssn"),
+        # the card and its holder as the enquiries read them (cardsvc.services.person_records)
+        *(Card.__table__.c[name].label(f"read_card_{name}") for name in CARD_COLUMNS),
+        *(Person.__table__.c[name].label(f"read_holder_{name}") for name in PERSON_COLUMNS),
     )
 
 

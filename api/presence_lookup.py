@@ -20,6 +20,7 @@ from api.errors import ApiError
 from api.problem_types import ProblemType
 from cardsvc.db.models import CardChallenge, CardSession
 from cardsvc.services.actors import Actor, CardPresence, DeviceActor, OperatorActor
+from cardsvc.services.person_records import CARD_COLUMNS, CardAndHolder, CardFacts, PersonRecord
 
 CARD_SESSION_HEADER = "X-Card-Session"
 SESSION_ID_PATTERN = r"^[0-9a-f]{32}$"
@@ -99,15 +100,32 @@ def presence_of(found: PresenceRow | None, now: datetime, actor: Actor) -> Resol
             "(POST /v1/card-sessions, then /proof)"
         )
     (_op, _dev, ended_at, expires_at, card_number, person_id, pin_verified, card_ssn,
-     holder_ssn) = found  # fmt: skip
+     holder_ssn) = found[:_SESSION_COLUMNS]  # fmt: skip
     if ended_at is not None:
         raise CardSessionRefused("the card session has ended (card out): present the card again")
     if expires_at <= now:
         raise CardSessionRefused("the card session has expired: present the card again")
     ssns = frozenset({card_ssn, holder_ssn}) if card_ssn and holder_ssn else frozenset()
     return ResolvedPresence(
-        card_number=card_number, person_id=person_id, pin_verified=pin_verified, ssns=ssns
+        card_number=card_number,
+        person_id=person_id,
+        pin_verified=pin_verified,
+        read=_card_and_holder(found),
+        ssns=ssns,
     )
+
+
+_SESSION_COLUMNS = 9
+"""The card session's own columns at the start of a presence row (api.caller_lookup)."""
+_CARD_END = _SESSION_COLUMNS + len(CARD_COLUMNS)
+
+
+def _card_and_holder(found: PresenceRow) -> CardAndHolder | None:
+    """The card and holder read with the session (None: the session's card is not found)."""
+    card = found[_SESSION_COLUMNS:_CARD_END]
+    if card[0] is None:  # outer join: no card with the session's number and person
+        return None
+    return CardFacts(*card), PersonRecord(*found[_CARD_END:])
 
 
 def requested_session_id(request: Request) -> str | None:

@@ -6,9 +6,13 @@ values; the services trust them as given (they do not re-read the operator row).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from cardsvc.db.models import Channel, DeviceKind, Role
+
+if TYPE_CHECKING:
+    from cardsvc.services.person_records import CardAndHolder
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,10 @@ class CardPresence:
     card_number: str
     person_id: int
     pin_verified: bool
+    read: CardAndHolder | None = field(default=None, compare=False, repr=False)
+    """The card's state and its holder's values, when they were read with the card
+    session in this request (the API's bearer lookup does): an enquiry then uses them
+    instead of reading them again. None: the item reads them itself."""
 
 
 Subject = str | CardPresence

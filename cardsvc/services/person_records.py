@@ -69,10 +69,18 @@ class CardFacts:
     state_changed_at: datetime
 
 
+CardAndHolder = tuple[CardFacts, PersonRecord]
+"""A card and its holder, read together."""
+
+PERSON_COLUMNS: tuple[str, ...] = PersonRecord.__slots__
+"""The persons table's columns of a :class:`PersonRecord`, in its fields' order."""
+CARD_COLUMNS: tuple[str, ...] = CardFacts.__slots__
+"""The cards table's columns of a :class:`CardFacts`, in its fields' order."""
+
 _PERSONS = cast(Table, Person.__table__)
 _CARDS = cast(Table, Card.__table__)
-_PERSON_COLUMNS = tuple(_PERSONS.c[name] for name in PersonRecord.__slots__)
-_CARD_COLUMNS = tuple(_CARDS.c[name] for name in CardFacts.__slots__)
+_PERSON_COLUMNS = tuple(_PERSONS.c[name] for name in PERSON_COLUMNS)
+_CARD_COLUMNS = tuple(_CARDS.c[name] for name in CARD_COLUMNS)
 
 
 @cache
@@ -95,9 +103,7 @@ def person_by_ssn(connection: Connection, ssn: str) -> PersonRecord | None:
     return None if row is None else PersonRecord(*row)
 
 
-def card_and_holder(
-    connection: Connection, card_number: str
-) -> tuple[CardFacts, PersonRecord] | None:
+def card_and_holder(connection: Connection, card_number: str) -> CardAndHolder | None:
     """The card with this number and its holder, in one statement; None if no such card."""
     row = _card_and_holder().one_or_none(connection, {"card_number": card_number})
     if row is None:

@@ -161,13 +161,14 @@ class Call:
         """:meth:`person` for an item that only reads the person (the enquiries).
 
         The same checks and the same refusals, but the person's values come back as a
-        :class:`PersonRecord` read on the driver's cursor, not as an ORM entity.
+        :class:`PersonRecord` read on the driver's cursor, not as an ORM entity. A card
+        presence that carries its card and holder (``CardPresence.read``: read with the
+        card session in this request) costs no statement at all.
         """
-        connection = self.session.connection()
         if isinstance(subject, CardPresence):
             self.card_number = subject.card_number[:9] or None
             self._check_kiosk_presence(subject)
-            found = card_and_holder(connection, subject.card_number)
+            found = subject.read or card_and_holder(self.session.connection(), subject.card_number)
             if found is None or found[0].person_id != subject.person_id:
                 raise NotFound("card")
             card, record = found
@@ -177,7 +178,7 @@ class Call:
             return record
         if isinstance(subject, str):
             self._check_ssn_caller(subject)
-            by_ssn = person_by_ssn(connection, subject)
+            by_ssn = person_by_ssn(self.session.connection(), subject)
             if by_ssn is None:
                 raise NotFound(NOT_FOUND_PERSON)
             self._check_scope(by_ssn)

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from services_city import STATION1, T0, City
 from sqlalchemy import select
 
 from cardsvc.db.models import (
+    CardState,
     EmploymentStatus,
     ItemCode,
     Outcome,
@@ -19,6 +22,7 @@ from cardsvc.rules.months import YearMonth
 from cardsvc.services.actors import CardPresence
 from cardsvc.services.errors import NotFound, PermissionDenied, ValidationFailed
 from cardsvc.services.items import benefits, cards, enquiries, registrations
+from cardsvc.services.person_records import card_and_holder
 from cardsvc.services.views import person_summary
 
 
@@ -250,6 +254,27 @@ def test_an_enquiry_reads_the_person_a_write_loads(city: City) -> None:
     by_ssn = enquiries.contribution_history(city.ctx, clerk, city.ssns["zhang"])
     by_card = enquiries.contribution_history(city.ctx, clerk, city.presence("zhang"))
     assert by_ssn.person == by_card.person == expected
+
+
+def test_a_presence_read_with_its_session_is_not_read_again(city: City) -> None:
+    """A CardPresence carrying its card and holder (the API's bearer lookup reads them with
+    the card session) is used as it is: its values answer, its card state decides."""
+    assert city.kiosk is not None
+    presence = city.presence("zhang")
+    with city.db.read_only_unit_of_work() as uow:
+        found = card_and_holder(uow.session.connection(), presence.card_number)
+    assert found is not None
+    card, holder = found
+    renamed = replace(holder, name="read with the session")
+    read = replace(presence, read=(card, renamed))
+    answer = enquiries.contribution_history(city.ctx, city.kiosk, read)
+    assert answer.person.name == "read with the session"
+    lost = replace(presence, read=(replace(card, state=CardState.LOST), holder))
+    with pytest.raises(PermissionDenied, match="hotlist"):
+        enquiries.contribution_history(city.ctx, city.kiosk, lost)
+    other = replace(presence, read=(replace(card, person_id=card.person_id + 1), holder))
+    with pytest.raises(NotFound):  # a read for another person is no read of this card
+        enquiries.contribution_history(city.ctx, city.kiosk, other)
 
 
 def test_kiosk_needs_the_card_and_its_pin(city: City) -> None:
