@@ -107,13 +107,10 @@ def main() -> int:
             def authenticate() -> Any:
                 return security.authenticate(request, credentials, context)
 
-            caller = _CallerAs(actor)
+            caller = _CallerAs(actor, context)
 
             def call_endpoint() -> Any:
-                call = endpoint(
-                    caller=caller, ssn=next_ssn(), context=context, scheme=None, limit=50,
-                    offset=0,
-                )  # fmt: skip
+                call = endpoint(caller=caller, ssn=next_ssn(), scheme=None, limit=50, offset=0)
                 return _finish(call)
 
             part = os.environ.get("SECTIONS_PROFILE", "")
@@ -185,8 +182,9 @@ class _CallerAs:
     """Stands in for api.enquiry_caller.EnquiryCaller: the caller is `actor`, already
     looked up (the endpoint's own work is timed without the bearer lookup)."""
 
-    def __init__(self, actor: Any) -> None:
+    def __init__(self, actor: Any, context: Any) -> None:
         self.actor = actor
+        self.context = context
 
     async def run(self, answer: Callable[[Any, Any], Any]) -> Any:
         return answer(self.actor, None)
