@@ -14,8 +14,9 @@ docs/benchmarks.md, "HTTP API"). A :class:`DriverStatement` does that work once:
   receives the values SQLAlchemy would have sent and the caller gets the values
   SQLAlchemy would have returned;
 - it runs on the session's pooled connection (same transaction, same autocommit
-  setting) and fires the engine's ``before_cursor_execute`` and
-  ``after_cursor_execute`` events, so statement counters and tracers still see it;
+  setting), on one cursor kept per driver connection, and fires the engine's
+  ``before_cursor_execute`` and ``after_cursor_execute`` events (when something
+  listens), so statement counters and tracers still see it;
 - a driver error becomes SQLAlchemy's (``OperationalError``, ``IntegrityError`` …,
   via :meth:`sqlalchemy.exc.DBAPIError.instance`), and a lost connection is
   invalidated in the pool, as on SQLAlchemy's own path.
@@ -36,6 +37,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.pool import PoolProxiedConnection
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
@@ -116,31 +118,46 @@ def _execute(
     dispatch = connection.dispatch
     before, after = dispatch.before_cursor_execute, dispatch.after_cursor_execute
     pooled = connection.connection  # the session's checked-out connection
-    cursor = pooled.driver_connection.cursor()  # type: ignore[union-attr]
+    cursor = _cursor_of(pooled)
+    if before:  # (an event with no listener is skipped: it costs a call per statement)
+        before(connection, cursor, sql, params, None, False)
     try:
-        if before:  # (an event with no listener is skipped: it costs a call per statement)
-            before(connection, cursor, sql, params, None, False)
-        try:
-            cursor.execute(sql, params)
-            rows: list[tuple[Any, ...]] = cursor.fetchall() if returns_rows else []
-        except connection.dialect.loaded_dbapi.Error as exc:
-            lost = connection.dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)
-            if lost:
-                connection.invalidate(exc)
-            raise DBAPIError.instance(
-                sql,
-                params,
-                exc,
-                connection.dialect.loaded_dbapi.Error,
-                hide_parameters=True,  # the journal's detail and token hashes stay out of logs
-                connection_invalidated=lost,
-                dialect=connection.dialect,
-            ) from exc
-        if after:
-            after(connection, cursor, sql, params, None, False)
-        return rows
-    finally:
-        cursor.close()
+        cursor.execute(sql, params)
+        rows: list[tuple[Any, ...]] = cursor.fetchall() if returns_rows else []
+    except connection.dialect.loaded_dbapi.Error as exc:
+        lost = connection.dialect.is_disconnect(exc, pooled.dbapi_connection, cursor)
+        if lost:
+            connection.invalidate(exc)
+        raise DBAPIError.instance(
+            sql,
+            params,
+            exc,
+            connection.dialect.loaded_dbapi.Error,
+            hide_parameters=True,  # the journal's detail and token hashes stay out of logs
+            connection_invalidated=lost,
+            dialect=connection.dialect,
+        ) from exc
+    if after:
+        after(connection, cursor, sql, params, None, False)
+    return rows
+
+
+_CURSOR = "cardsvc.driver_statements.cursor"
+
+
+def _cursor_of(pooled: PoolProxiedConnection) -> Any:
+    """The driver connection's cursor for these statements, made once per connection.
+
+    Kept in the pool's per-connection ``info`` (emptied when the pool reconnects), with
+    the driver connection it belongs to; a connection serves one thread at a time.
+    """
+    driver = pooled.driver_connection
+    kept = pooled.info.get(_CURSOR)
+    if kept is not None and kept[0] is driver and not kept[1].closed:
+        return kept[1]
+    cursor = driver.cursor()  # type: ignore[union-attr]
+    pooled.info[_CURSOR] = (driver, cursor)
+    return cursor
 
 
 def _compile(statement: ClauseElement, dialect: Dialect) -> _Compiled:

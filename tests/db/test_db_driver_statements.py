@@ -154,3 +154,17 @@ def test_a_lost_connection_is_invalidated(pg_engine: Engine) -> None:
         assert caught.value.connection_invalidated
     with pg_engine.connect() as fresh:
         assert fresh.execute(text("SELECT pg_backend_pid()")).scalar_one() != pid
+    with factory() as session:  # the replacement connection gets a cursor of its own
+        assert BY_NUMBER.rows(session.connection(), {"card_number": "A", "state": "active"}) == []
+
+
+def test_statements_share_a_cursor_per_connection(pg_engine: Engine) -> None:
+    seen: list[Any] = []
+    event.listen(pg_engine, "before_cursor_execute", lambda _c, cursor, *_: seen.append(cursor))
+    factory = sessionmaker(bind=pg_engine)
+    for _ in range(3):
+        with factory() as session:  # the pool hands back the same connection each time
+            BY_NUMBER.rows(session.connection(), {"card_number": "A", "state": "active"})
+    assert len(seen) == 3
+    assert seen[0] is seen[1] is seen[2]
+    assert not seen[0].closed
