@@ -1,7 +1,8 @@
 """uvicorn's HTTP/1.1 protocol with Nagle's algorithm off on every connection.
 
-With ``cardsvc serve --workers N`` (N > 1) uvicorn's supervisor binds the listening
-socket and hands it to the worker processes with ``proto`` 0. asyncio turns
+With ``--workers N`` (N > 1) uvicorn's supervisor binds the listening socket and hands
+it to the worker processes with ``proto`` 0 (``cardsvc serve`` now gives each worker a
+socket of its own, api.serving, but keeps this protocol for any listener made so). asyncio turns
 ``TCP_NODELAY`` on only for accepted sockets that report ``IPPROTO_TCP``, so on those
 connections Nagle's algorithm stays on: a response written in two parts (headers, then
 body) waits for the client's delayed ACK, about 40 ms on Linux, on every request of a

@@ -78,9 +78,7 @@ def main() -> None:
     import argparse  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
 
-    import uvicorn  # noqa: PLC0415
-
-    from api.serving import uvicorn_options  # noqa: PLC0415
+    from api.serving import run_server  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(description="the API benchmark's floor app")
     parser.add_argument("--host", default="127.0.0.1")
@@ -88,13 +86,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="warning")
     args = parser.parse_args()
-    uvicorn.run(
+    run_server(
         "api_floor_app:create_floor_app",
-        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
         app_dir=str(Path(__file__).resolve().parent),
-        **uvicorn_options(
-            host=args.host, port=args.port, workers=args.workers, log_level=args.log_level
-        ),
     )
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from cardsvc.db import open_database
 from cardsvc.db.errors import DatabaseError
+from cardsvc.errors import CardsvcError
 from cardsvc.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -93,9 +94,7 @@ def check_database(url: str) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
-    import uvicorn  # noqa: PLC0415 - only this command needs the server
-
-    from api.serving import uvicorn_options  # noqa: PLC0415 - imports uvicorn too
+    from api.serving import run_server  # noqa: PLC0415 - only this command needs uvicorn
 
     if args.database:
         # the workers build their settings from the environment
@@ -107,11 +106,17 @@ def run_serve(args: argparse.Namespace) -> int:
 
     load_key_service(settings)
     logger.info("serving on http://%s:%d with %d worker(s)", args.host, args.port, args.workers)
-    uvicorn.run(
-        APP_FACTORY,
-        factory=True,
-        **uvicorn_options(
-            host=args.host, port=args.port, workers=args.workers, log_level=args.log_level
-        ),
-    )
+    try:
+        run_server(
+            APP_FACTORY,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level=args.log_level,
+        )
+    except OSError as exc:  # the address is taken (several workers: bound here first)
+        raise CardsvcError(
+            f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}; stop what "
+            "uses the port or choose another with --port"
+        ) from None
     return 0

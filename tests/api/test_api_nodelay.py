@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 import uvicorn
-from api_harness import migrated
+import uvicorn.supervisors
+from api_harness import free_port, migrated
 from uvicorn.config import Config
 from uvicorn.importer import import_from_string
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -68,7 +69,19 @@ def test_serve_gives_uvicorn_the_protocol(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("CARDSVC_DATABASE_URL", url)  # serve sets it; restored after the test
     seen: dict[str, Any] = {}
     monkeypatch.setattr(uvicorn, "run", lambda *_args, **kwargs: seen.update(kwargs))
-    assert main(["serve", "--database", url, "--workers", "2"]) == 0
-    assert seen["http"] == HTTP_PROTOCOL
-    assert seen["workers"] == 2
+    assert main(["serve", "--database", url, "--port", str(free_port())]) == 0
+    assert seen["http"] == HTTP_PROTOCOL  # one worker: uvicorn.run
+
+    class Supervisor:  # several workers: uvicorn's supervisor, with api.serving's sockets
+        def __init__(self, config: uvicorn.Config, sockets: list[Any]) -> None:
+            seen["config"], seen["sockets"] = config, sockets
+
+        def run(self) -> None:
+            pass
+
+    monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", Supervisor)
+    assert main(["serve", "--database", url, "--port", str(free_port()), "--workers", "2"]) == 0
+    assert seen["config"].http == HTTP_PROTOCOL
+    assert seen["config"].workers == 2
+    assert [type(sock).__name__ for sock in seen["sockets"]] == ["ReusePortListener"]
     assert import_from_string(HTTP_PROTOCOL) is NoDelayH11Protocol  # what the workers load
