@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, computed_field, field_validator
+from pydantic_core import to_json
 
 from api.routes.params import IsoDate
 from cardsvc.db.models import (
@@ -35,6 +36,7 @@ from cardsvc.db.models import (
 )
 from cardsvc.rules.certification import CertificationState
 from cardsvc.rules.months import YearMonth
+from cardsvc.services.items.enquiries import ContributionPage
 
 MONTH_PATTERN = r"^[0-9]{4}(0[1-9]|1[0-2])$"
 CREDIT_CODE_PATTERN = r"^[0-9A-HJ-NPQRTUWXY]{18}$"
@@ -141,6 +143,37 @@ class ContributionsOut(BaseModel):
     scheme: Scheme | None = Field(description="the filter asked for (null: every scheme)")
     contributions: list[ContributionOut]
     page: Page
+
+
+def contributions_json(page: ContributionPage) -> bytes:
+    """The JSON of :class:`ContributionsOut` for `page`, its lines serialised unvalidated.
+
+    A page's lines are most of an E02 answer, and validating them through
+    ``ContributionOut`` (with ``from_attributes``) was about 80 µs of every answer's
+    ~2.4 ms of server CPU, spent re-checking values the service already typed
+    (``ContributionLine``: a ``YearMonth``, a ``Scheme``, integers, a date). The lines
+    go to JSON as plain values here; the person and the page still go through their
+    models. tests/api/persons/test_person_models.py holds this to the model's own JSON.
+    """
+    lines = [
+        {
+            "month": line.month.format(),
+            "scheme": line.scheme.value,  # (an enum member costs pydantic-core 4x more)
+            "base_fen": line.base_fen,
+            "employer_part_fen": line.employer_part_fen,
+            "personal_part_fen": line.personal_part_fen,
+            "employer_name": line.employer_name,
+            "paid_on": line.paid_on,
+        }
+        for line in page.lines
+    ]
+    answer = {
+        "person": PersonOut.of(page.person),
+        "scheme": None if page.scheme is None else page.scheme.value,
+        "contributions": lines,
+        "page": Page.of(page.total, page.limit, page.offset, len(page.lines)),
+    }
+    return to_json(answer, by_alias=True)
 
 
 class AccountYearOut(Out):
