@@ -4,6 +4,7 @@ as SQLAlchemy's own path fails."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from cardsvc.db import DatabaseError
 from cardsvc.db.driver_statements import DriverStatement
 from cardsvc.db.models import Card, CardState, Person, Sex
-from tests.db.conftest import AddCard, AddPerson
 
+AddPerson = Callable[..., Person]  # the conftest's add_person and add_card fixtures
+AddCard = Callable[..., Card]
 CARDS: Table = Card.__table__  # type: ignore[assignment]
 PERSONS: Table = Person.__table__  # type: ignore[assignment]
 
