@@ -27,7 +27,7 @@ parameter gets the 422. The OpenAPI document is unchanged (the bearer scheme and
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Annotated, TypeVar
 
 from fastapi import Depends, Header, Request
@@ -37,8 +37,9 @@ from starlette.concurrency import run_in_threadpool
 from api.card_presence import presence_now
 from api.context import ApiContext, get_context
 from api.presence_lookup import CARD_SESSION_HEADER, HEADER_DESCRIPTION, SESSION_ID_PATTERN
-from api.security import BEARER, look_up_caller, presented_token
+from api.security import BEARER, look_up_caller, person_read_with, presented_token
 from cardsvc.services.actors import Actor, CardPresence
+from cardsvc.services.context import ServiceContext
 
 R = TypeVar("R")
 
@@ -52,15 +53,25 @@ class EnquiryCaller:
     session_id: str | None
     context: ApiContext
 
-    async def run(self, answer: Callable[[Actor, CardPresence | None], R]) -> R:
-        """`answer(actor, presence)` after the caller's checks, all in one worker thread."""
-        return await run_in_threadpool(self._run, answer)
+    async def run(
+        self, answer: Callable[[Actor, CardPresence | None], R], *, ssn: str | None = None
+    ) -> R:
+        """`answer(actor, presence)` after the caller's checks, all in one worker thread.
 
-    def _run(self, answer: Callable[[Actor, CardPresence | None], R]) -> R:
+        `ssn`: the person the enquiry names, read with the caller where that saves a
+        statement; build the services' context with :meth:`service_context` to use it.
+        """
+        return await run_in_threadpool(self._run, answer, ssn)
+
+    def _run(self, answer: Callable[[Actor, CardPresence | None], R], ssn: str | None) -> R:
         with self.context.database.sharing_statements():  # one session, one check-out
-            principal = look_up_caller(self.request, self.token, self.context)
+            principal = look_up_caller(self.request, self.token, self.context, person_ssn=ssn)
             presence = presence_now(self.request, principal, self.context, self.session_id)
             return answer(principal.actor, presence)
+
+    def service_context(self) -> ServiceContext:
+        """The services' context, with the person the bearer lookup read (if it did)."""
+        return replace(self.context.service_context(), known_persons=person_read_with(self.request))
 
 
 async def enquiry_caller(

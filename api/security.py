@@ -27,6 +27,7 @@ from api.context import ApiContext, get_context
 from api.errors import Forbidden, InvalidToken, Unauthenticated
 from api.presence_lookup import keep_early_presence, requested_session_id
 from cardsvc.services.actors import Actor, DeviceActor, OperatorActor
+from cardsvc.services.person_records import NOT_ASKED, PersonRecord
 
 BEARER = HTTPBearer(
     auto_error=False,
@@ -65,6 +66,15 @@ def authenticate(
     return look_up_caller(request, presented_token(request, credentials), context)
 
 
+_PERSON_READ = "cardsvc_person_read"
+
+
+def person_read_with(request: Request) -> dict[str, PersonRecord | None]:
+    """The person the bearer lookup read for this request, by SSN (empty: none read)."""
+    read: tuple[str, PersonRecord | None] | None = getattr(request.state, _PERSON_READ, None)
+    return {} if read is None else {read[0]: read[1]}
+
+
 def presented_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
     """The bearer token of a well-formed ``Authorization`` header (no database); else 401."""
     if credentials is None:
@@ -77,9 +87,13 @@ def presented_token(request: Request, credentials: HTTPAuthorizationCredentials 
     return token
 
 
-def look_up_caller(request: Request, token: str, context: ApiContext) -> Principal:
+def look_up_caller(
+    request: Request, token: str, context: ApiContext, *, person_ssn: str | None = None
+) -> Principal:
     """The database half of :func:`authenticate`: the caller of `token`, counted (401/429).
 
+    `person_ssn`: the person an enquiry names, read in the same statement where it can
+    be (api.caller_lookup.lookup) and left on the request for it (:func:`person_read_with`).
     Blocks on the database: call it from a worker thread, not the event loop.
     """
     now = context.now()
@@ -92,6 +106,7 @@ def look_up_caller(request: Request, token: str, context: ApiContext) -> Princip
             now=now,
             window_s=settings.rate_window_s,
             session_id=session_id,
+            person_ssn=person_ssn,
         )
     row = found.token
     if row is None:
@@ -124,6 +139,8 @@ def look_up_caller(request: Request, token: str, context: ApiContext) -> Princip
         # The card session of the request, fetched with the token (api.card_presence
         # raises or returns what this keeps).
         keep_early_presence(request, session_id, found.presence, now, actor)
+    if person_ssn is not None and found.person is not NOT_ASKED:
+        setattr(request.state, _PERSON_READ, (person_ssn, found.person))
     counted = ratelimit.WindowCount(
         actor_scope(actor), found.hits, found.window_start, settings.rate_window_s
     )

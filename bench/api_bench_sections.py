@@ -186,8 +186,11 @@ class _CallerAs:
         self.actor = actor
         self.context = context
 
-    async def run(self, answer: Callable[[Any, Any], Any]) -> Any:
+    async def run(self, answer: Callable[[Any, Any], Any], *, ssn: str | None = None) -> Any:
         return answer(self.actor, None)
+
+    def service_context(self) -> Any:
+        return self.context.service_context()
 
 
 def _finish(coroutine: Any) -> Any:

@@ -75,11 +75,11 @@ def router() -> APIRouter:
     async def get_person(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.employment_status(
-                caller.context.service_context(), actor, subject_for(caller.context, ssn, presence)
+                caller.service_context(), actor, subject_for(caller.context, ssn, presence)
             )
             return json_answer(PersonOut.of(result.person))
 
-        return await caller.run(answer)
+        return await caller.run(answer, ssn=ssn)
 
     @routes.get(
         "/{ssn}/insurance",
@@ -90,11 +90,11 @@ def router() -> APIRouter:
     async def get_insurance(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.insurance_participation(
-                caller.context.service_context(), actor, subject_for(caller.context, ssn, presence)
+                caller.service_context(), actor, subject_for(caller.context, ssn, presence)
             )
             return json_answer(InsuranceOut.of(result))
 
-        return await caller.run(answer)
+        return await caller.run(answer, ssn=ssn)
 
     @routes.get(
         "/{ssn}/contributions",
@@ -112,7 +112,7 @@ def router() -> APIRouter:
     ) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.contribution_history(
-                caller.context.service_context(),
+                caller.service_context(),
                 actor,
                 subject_for(caller.context, ssn, presence),
                 scheme=scheme,
@@ -121,7 +121,7 @@ def router() -> APIRouter:
             )
             return Response(contributions_json(result), media_type=JSON)
 
-        return await caller.run(answer)
+        return await caller.run(answer, ssn=ssn)
 
     @routes.get(
         "/{ssn}/accounts",
@@ -132,11 +132,11 @@ def router() -> APIRouter:
     async def get_accounts(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.personal_account(
-                caller.context.service_context(), actor, subject_for(caller.context, ssn, presence)
+                caller.service_context(), actor, subject_for(caller.context, ssn, presence)
             )
             return json_answer(AccountOut.of(result))
 
-        return await caller.run(answer)
+        return await caller.run(answer, ssn=ssn)
 
     @routes.get(
         "/{ssn}/benefits",
@@ -154,7 +154,7 @@ def router() -> APIRouter:
     ) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.benefit_payments(
-                caller.context.service_context(),
+                caller.service_context(),
                 actor,
                 subject_for(caller.context, ssn, presence),
                 benefit=benefit,
@@ -171,7 +171,7 @@ def router() -> APIRouter:
                 )
             )
 
-        return await caller.run(answer)
+        return await caller.run(answer, ssn=ssn)
 
     @routes.get(
         "/{ssn}/employment",
@@ -182,10 +182,10 @@ def router() -> APIRouter:
     async def get_employment(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
         def answer(actor: Actor, presence: CardPresence | None) -> Response:
             result = enquiries.employment_status(
-                caller.context.service_context(), actor, subject_for(caller.context, ssn, presence)
+                caller.service_context(), actor, subject_for(caller.context, ssn, presence)
             )
             return json_answer(EmploymentOut.of(result))
 
-        return await caller.run(answer)
+        return await caller.run(answer, ssn=ssn)
 
     return routes

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
+from enum import Enum
 from functools import cache
 from typing import Protocol, cast
 
@@ -68,6 +69,14 @@ class CardFacts:
     state: CardState
     state_changed_at: datetime
 
+
+class NotAsked(Enum):
+    """The marker of a person that was not read ahead (None means: read, no such person)."""
+
+    NOT_ASKED = "not asked"
+
+
+NOT_ASKED = NotAsked.NOT_ASKED
 
 CardAndHolder = tuple[CardFacts, PersonRecord]
 """A card and its holder, read together."""

@@ -178,7 +178,12 @@ class Call:
             return record
         if isinstance(subject, str):
             self._check_ssn_caller(subject)
-            by_ssn = person_by_ssn(self.session.connection(), subject)
+            known = self.ctx.known_persons
+            by_ssn = (
+                known[subject]
+                if subject in known
+                else person_by_ssn(self.session.connection(), subject)
+            )
             if by_ssn is None:
                 raise NotFound(NOT_FOUND_PERSON)
             self._check_scope(by_ssn)

@@ -20,9 +20,10 @@ from cardsvc.db.models import (
 )
 from cardsvc.rules.months import YearMonth
 from cardsvc.services.actors import CardPresence
+from cardsvc.services.context import ServiceContext
 from cardsvc.services.errors import NotFound, PermissionDenied, ValidationFailed
 from cardsvc.services.items import benefits, cards, enquiries, registrations
-from cardsvc.services.person_records import card_and_holder
+from cardsvc.services.person_records import PersonRecord, card_and_holder, person_by_ssn
 from cardsvc.services.views import person_summary
 
 
@@ -275,6 +276,29 @@ def test_a_presence_read_with_its_session_is_not_read_again(city: City) -> None:
     other = replace(presence, read=(replace(card, person_id=card.person_id + 1), holder))
     with pytest.raises(NotFound):  # a read for another person is no read of this card
         enquiries.contribution_history(city.ctx, city.kiosk, other)
+
+
+def test_a_person_read_with_the_caller_is_not_read_again(city: City) -> None:
+    """ServiceContext.known_persons (the API reads an enquiry's person with its bearer
+    lookup) is used as it is, and the enquiry's checks still apply to it."""
+    clerk = city.ops["clerk_s1"]
+    ssn = city.ssns["zhang"]
+    with city.db.read_only_unit_of_work() as uow:
+        record = person_by_ssn(uow.session.connection(), ssn)
+    assert record is not None
+
+    def knowing(known: PersonRecord | None) -> ServiceContext:
+        return replace(city.ctx, known_persons={ssn: known})
+
+    renamed = knowing(replace(record, name="read with the caller"))
+    answer = enquiries.contribution_history(renamed, clerk, ssn)
+    assert answer.person.name == "read with the caller"
+    with pytest.raises(NotFound):  # read: no such person
+        enquiries.contribution_history(knowing(None), clerk, ssn)
+    elsewhere = knowing(replace(record, residence_site_code="370499"))
+    with pytest.raises(NotFound):  # out of the clerk's scope, as read
+        enquiries.contribution_history(elsewhere, clerk, ssn)
+    assert city.journal()[-1].outcome is Outcome.DENIED
 
 
 def test_kiosk_needs_the_card_and_its_pin(city: City) -> None:
