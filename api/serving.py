@@ -72,6 +72,12 @@ class ReusePortListener:
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port
+        # SO_REUSEPORT would let this join a server already listening there (another
+        # `cardsvc serve`, say) and take half its connections: bind without it first.
+        family, kind, proto, address = _address(host, port)
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT is fine
+            probe.bind(address)
         self._held = reuse_port_socket(host, port)
 
     def __enter__(self) -> ReusePortListener:
@@ -86,9 +92,7 @@ class ReusePortListener:
 
 def reuse_port_socket(host: str, port: int) -> socket.socket:
     """A TCP socket bound to (`host`, `port`) with ``SO_REUSEPORT``, not yet listening."""
-    family, kind, proto, _name, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
+    family, kind, proto, address = _address(host, port)
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -99,3 +103,11 @@ def reuse_port_socket(host: str, port: int) -> socket.socket:
         raise
     sock.set_inheritable(True)
     return sock
+
+
+def _address(host: str, port: int) -> tuple[int, int, int, Any]:
+    """(family, type, protocol, address) to listen on `host`:`port` over TCP."""
+    family, kind, proto, _name, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    return family, kind, proto, address

@@ -112,7 +112,12 @@ def _children(pid: int) -> list[int]:
 
 
 @pytest.mark.parametrize("workers", [2])
-def test_serve_runs_the_app_with_several_workers(tmp_path: Path, workers: int) -> None:
+def test_serve_runs_the_app_with_several_workers(
+    tmp_path: Path,
+    workers: int,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     url = migrated(f"sqlite:///{tmp_path / 'served.db'}")
     port = free_port()
     log_path = tmp_path / "serve.log"
@@ -148,6 +153,11 @@ def test_serve_runs_the_app_with_several_workers(tmp_path: Path, workers: int) -
             for sock in burst:
                 sock.close()
         assert sum(held.values()) == 24, held
+        # A second server on the same port is refused, not let into the workers' group.
+        monkeypatch.setenv("CARDSVC_DATABASE_URL", url)
+        again = ["serve", "--database", url, "--port", str(port), "--workers", str(workers)]
+        assert main(again) == 1
+        assert f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
         assert len(held) == workers, held  # every worker holds some (all on one: 2^-23)
     finally:
         process.send_signal(signal.SIGINT)
