@@ -7,14 +7,16 @@ hand-offs per request. The enquiries (``GET /v1/persons/{ssn}`` and E01-E05) are
 busiest routes, so they take an :data:`EnquiryCallerDep` instead and make ONE::
 
     async def get_insurance(*, caller: EnquiryCallerDep, ssn: SsnPath, ...) -> Response:
-        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+        def answer(ctx: ServiceContext, actor: Actor, subject: Subject) -> Response:
             ...  # the service call, in the worker thread
-        return await caller.run(answer)
+        return await caller.run(ssn, answer)
 
 :meth:`EnquiryCaller.run` looks the caller up (api.security.look_up_caller: token,
-rate limit, the ``X-Card-Session`` row), resolves the card session
-(api.card_presence.presence_now) and calls `answer`, in one worker thread and, on
-PostgreSQL, on one autocommit session (cardsvc.db.Database.sharing_statements).
+rate limit, the ``X-Card-Session`` row, and on PostgreSQL the person the path names),
+resolves the card session (api.card_presence.presence_now) and whom the enquiry is for
+(api.presence_lookup.subject_for), and calls `answer` with the services' context
+(holding the person read ahead), in one worker thread and, on PostgreSQL, on one
+autocommit session (cardsvc.db.Database.sharing_statements).
 
 What a client sees is the same, in one order changed: a missing or malformed
 ``Authorization`` header is still a 401 before anything else, but a token the
@@ -36,9 +38,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.card_presence import presence_now
 from api.context import ApiContext, get_context
-from api.presence_lookup import CARD_SESSION_HEADER, HEADER_DESCRIPTION, SESSION_ID_PATTERN
+from api.presence_lookup import (
+    CARD_SESSION_HEADER,
+    HEADER_DESCRIPTION,
+    SESSION_ID_PATTERN,
+    subject_for,
+)
 from api.security import BEARER, look_up_caller, person_read_with, presented_token
-from cardsvc.services.actors import Actor, CardPresence
+from cardsvc.services.actors import Actor, Subject
 from cardsvc.services.context import ServiceContext
 
 R = TypeVar("R")
@@ -53,25 +60,18 @@ class EnquiryCaller:
     session_id: str | None
     context: ApiContext
 
-    async def run(
-        self, answer: Callable[[Actor, CardPresence | None], R], *, ssn: str | None = None
-    ) -> R:
-        """`answer(actor, presence)` after the caller's checks, all in one worker thread.
+    async def run(self, ssn: str, answer: Callable[[ServiceContext, Actor, Subject], R]) -> R:
+        """`answer(ctx, actor, subject)` for the person `ssn` names, after the caller's
+        checks, all in one worker thread."""
+        return await run_in_threadpool(self._run, ssn, answer)
 
-        `ssn`: the person the enquiry names, read with the caller where that saves a
-        statement; build the services' context with :meth:`service_context` to use it.
-        """
-        return await run_in_threadpool(self._run, answer, ssn)
-
-    def _run(self, answer: Callable[[Actor, CardPresence | None], R], ssn: str | None) -> R:
-        with self.context.database.sharing_statements():  # one session, one check-out
-            principal = look_up_caller(self.request, self.token, self.context, person_ssn=ssn)
-            presence = presence_now(self.request, principal, self.context, self.session_id)
-            return answer(principal.actor, presence)
-
-    def service_context(self) -> ServiceContext:
-        """The services' context, with the person the bearer lookup read (if it did)."""
-        return replace(self.context.service_context(), known_persons=person_read_with(self.request))
+    def _run(self, ssn: str, answer: Callable[[ServiceContext, Actor, Subject], R]) -> R:
+        request, context = self.request, self.context
+        with context.database.sharing_statements():  # one session, one check-out
+            principal = look_up_caller(request, self.token, context, person_ssn=ssn)
+            presence = presence_now(request, principal, context, self.session_id)
+            ctx = replace(context.service_context(), known_persons=person_read_with(request))
+            return answer(ctx, principal.actor, subject_for(context, ssn, presence))
 
 
 async def enquiry_caller(
@@ -90,4 +90,4 @@ async def enquiry_caller(
 
 
 EnquiryCallerDep = Annotated[EnquiryCaller, Depends(enquiry_caller)]
-"""``caller: EnquiryCallerDep`` — then ``return await caller.run(answer)``."""
+"""``caller: EnquiryCallerDep`` — then ``return await caller.run(ssn, answer)``."""

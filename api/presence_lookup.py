@@ -12,14 +12,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from fastapi import Request
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from api.caller_lookup import PresenceRow, presence_select
 from api.context import ApiContext
 from api.errors import ApiError
 from api.problem_types import ProblemType
-from cardsvc.db.models import CardChallenge, CardSession
-from cardsvc.services.actors import Actor, CardPresence, DeviceActor, OperatorActor
+from cardsvc.db.models import Card, CardChallenge, CardSession, Person
+from cardsvc.services.actors import Actor, CardPresence, DeviceActor, OperatorActor, Subject
 from cardsvc.services.person_records import CARD_COLUMNS, CardAndHolder, CardFacts, PersonRecord
 
 CARD_SESSION_HEADER = "X-Card-Session"
@@ -151,3 +152,23 @@ def keep_early_presence(
     except CardSessionRefused as refused:
         result = refused
     setattr(request.state, EARLY_PRESENCE, (session_id, actor, result))
+
+
+def subject_for(context: ApiContext, ssn: str, presence: CardPresence | None) -> Subject:
+    """The card session when it is for the person `ssn` names, else the SSN itself."""
+    if presence is None:
+        return ssn
+    if isinstance(presence, ResolvedPresence):  # the ID numbers came with the session
+        return presence if ssn in presence.ssns else ssn
+    with context.database.single_statements(writes=False) as session:
+        row = session.execute(
+            select(Card.ssn, Person.ssn)
+            .join(Person, Person.id == Card.person_id)
+            .where(
+                Card.card_number == presence.card_number,
+                Card.person_id == presence.person_id,
+            )
+        ).one_or_none()
+    if row is not None and ssn in (row[0], row[1]):
+        return presence
+    return ssn

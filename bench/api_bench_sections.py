@@ -186,11 +186,8 @@ class _CallerAs:
         self.actor = actor
         self.context = context
 
-    async def run(self, answer: Callable[[Any, Any], Any], *, ssn: str | None = None) -> Any:
-        return answer(self.actor, None)
-
-    def service_context(self) -> Any:
-        return self.context.service_context()
+    async def run(self, ssn: str, answer: Callable[[Any, Any, Any], Any]) -> Any:
+        return answer(self.context.service_context(), self.actor, ssn)
 
 
 def _finish(coroutine: Any) -> Any:

@@ -6,13 +6,13 @@ session of the request, and whom a service call is for.
   name ``ssn`` in ``path`` (as any malformed parameter), never a 404.
 - :data:`PresenceDep`: the verified card session of the request (``CardPresence``
   or None), from api.card_presence.
-- :func:`subject_for`: the services' subject. When the request carries a card session
-  for the person the path names (the SSN the card holds, or the person's current
-  SSN), the service acts for the card session: that is how a kiosk acts (PIN
-  verified, kiosk items only, masked ID numbers) and how an operator serves a person
-  from outside their sites who presented a card. Otherwise the SSN is the subject and
-  the service checks the operator's sites (out of scope → 404, the same as a missing
-  person).
+- :func:`subject_for` (api.presence_lookup, re-exported here): the services' subject.
+  When the request carries a card session for the person the path names (the SSN the
+  card holds, or the person's current SSN), the service acts for the card session:
+  that is how a kiosk acts (PIN verified, kiosk items only, masked ID numbers) and how
+  an operator serves a person from outside their sites who presented a card. Otherwise
+  the SSN is the subject and the service checks the operator's sites (out of scope →
+  404, the same as a missing person).
 """
 
 from __future__ import annotations
@@ -21,14 +21,11 @@ import re
 from typing import Annotated
 
 from fastapi import Depends, Path
-from sqlalchemy import select
 
-from api.card_presence import CardPresenceDep, ResolvedPresence
-from api.context import ApiContext
+from api.card_presence import CardPresenceDep
+from api.presence_lookup import subject_for
 from api.routes.params import bad_parameter
-from cardsvc.db.models import Card, Person
 from cardsvc.idcheck import is_valid_ssn
-from cardsvc.services.actors import CardPresence, Subject
 
 SSN_PATTERN = r"^[0-9]{17}[0-9X]$"
 _SSN_SHAPE = re.compile(SSN_PATTERN)
@@ -66,21 +63,4 @@ PresenceDep = CardPresenceDep
 session id is a 403 naming the header (see api.card_presence)."""
 
 
-def subject_for(context: ApiContext, ssn: str, presence: CardPresence | None) -> Subject:
-    """The card session when it is for the person `ssn` names, else the SSN itself."""
-    if presence is None:
-        return ssn
-    if isinstance(presence, ResolvedPresence):  # the ID numbers came with the session
-        return presence if ssn in presence.ssns else ssn
-    with context.database.single_statements(writes=False) as session:
-        row = session.execute(
-            select(Card.ssn, Person.ssn)
-            .join(Person, Person.id == Card.person_id)
-            .where(
-                Card.card_number == presence.card_number,
-                Card.person_id == presence.person_id,
-            )
-        ).one_or_none()
-    if row is not None and ssn in (row[0], row[1]):
-        return presence
-    return ssn
+__all__ = ["SSN_PATTERN", "SSN_PROBLEM", "PresenceDep", "SsnPath", "subject_for"]

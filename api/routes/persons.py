@@ -35,10 +35,11 @@ from api.routes.person_models import (
     PersonOut,
     contributions_json,
 )
-from api.routes.person_params import SsnPath, subject_for
+from api.routes.person_params import SsnPath
 from api.routing import ApiRouter
 from cardsvc.db.models import Benefit, Scheme
-from cardsvc.services.actors import Actor, CardPresence
+from cardsvc.services.actors import Actor, Subject
+from cardsvc.services.context import ServiceContext
 from cardsvc.services.items import enquiries
 
 MAX_OFFSET = 1_000_000
@@ -73,13 +74,11 @@ def router() -> APIRouter:
         responses=READ_PROBLEMS,
     )
     async def get_person(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
-        def answer(actor: Actor, presence: CardPresence | None) -> Response:
-            result = enquiries.employment_status(
-                caller.service_context(), actor, subject_for(caller.context, ssn, presence)
-            )
+        def answer(ctx: ServiceContext, actor: Actor, subject: Subject) -> Response:
+            result = enquiries.employment_status(ctx, actor, subject)
             return json_answer(PersonOut.of(result.person))
 
-        return await caller.run(answer, ssn=ssn)
+        return await caller.run(ssn, answer)
 
     @routes.get(
         "/{ssn}/insurance",
@@ -88,13 +87,11 @@ def router() -> APIRouter:
         responses=READ_PROBLEMS,
     )
     async def get_insurance(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
-        def answer(actor: Actor, presence: CardPresence | None) -> Response:
-            result = enquiries.insurance_participation(
-                caller.service_context(), actor, subject_for(caller.context, ssn, presence)
-            )
+        def answer(ctx: ServiceContext, actor: Actor, subject: Subject) -> Response:
+            result = enquiries.insurance_participation(ctx, actor, subject)
             return json_answer(InsuranceOut.of(result))
 
-        return await caller.run(answer, ssn=ssn)
+        return await caller.run(ssn, answer)
 
     @routes.get(
         "/{ssn}/contributions",
@@ -110,18 +107,18 @@ def router() -> APIRouter:
         limit: Limit = enquiries.DEFAULT_PAGE,
         offset: Offset = 0,
     ) -> Response:
-        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+        def answer(ctx: ServiceContext, actor: Actor, subject: Subject) -> Response:
             result = enquiries.contribution_history(
-                caller.service_context(),
+                ctx,
                 actor,
-                subject_for(caller.context, ssn, presence),
+                subject,
                 scheme=scheme,
                 limit=limit,
                 offset=offset,
             )
             return Response(contributions_json(result), media_type=JSON)
 
-        return await caller.run(answer, ssn=ssn)
+        return await caller.run(ssn, answer)
 
     @routes.get(
         "/{ssn}/accounts",
@@ -130,13 +127,11 @@ def router() -> APIRouter:
         responses=READ_PROBLEMS,
     )
     async def get_accounts(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
-        def answer(actor: Actor, presence: CardPresence | None) -> Response:
-            result = enquiries.personal_account(
-                caller.service_context(), actor, subject_for(caller.context, ssn, presence)
-            )
+        def answer(ctx: ServiceContext, actor: Actor, subject: Subject) -> Response:
+            result = enquiries.personal_account(ctx, actor, subject)
             return json_answer(AccountOut.of(result))
 
-        return await caller.run(answer, ssn=ssn)
+        return await caller.run(ssn, answer)
 
     @routes.get(
         "/{ssn}/benefits",
@@ -152,11 +147,11 @@ def router() -> APIRouter:
         limit: Limit = enquiries.DEFAULT_PAGE,
         offset: Offset = 0,
     ) -> Response:
-        def answer(actor: Actor, presence: CardPresence | None) -> Response:
+        def answer(ctx: ServiceContext, actor: Actor, subject: Subject) -> Response:
             result = enquiries.benefit_payments(
-                caller.service_context(),
+                ctx,
                 actor,
-                subject_for(caller.context, ssn, presence),
+                subject,
                 benefit=benefit,
                 limit=limit,
                 offset=offset,
@@ -171,7 +166,7 @@ def router() -> APIRouter:
                 )
             )
 
-        return await caller.run(answer, ssn=ssn)
+        return await caller.run(ssn, answer)
 
     @routes.get(
         "/{ssn}/employment",
@@ -180,12 +175,10 @@ def router() -> APIRouter:
         responses=READ_PROBLEMS,
     )
     async def get_employment(*, caller: EnquiryCallerDep, ssn: SsnPath) -> Response:
-        def answer(actor: Actor, presence: CardPresence | None) -> Response:
-            result = enquiries.employment_status(
-                caller.service_context(), actor, subject_for(caller.context, ssn, presence)
-            )
+        def answer(ctx: ServiceContext, actor: Actor, subject: Subject) -> Response:
+            result = enquiries.employment_status(ctx, actor, subject)
             return json_answer(EmploymentOut.of(result))
 
-        return await caller.run(answer, ssn=ssn)
+        return await caller.run(ssn, answer)
 
     return routes
